@@ -1,0 +1,76 @@
+"The `cxr-fast` console script, run as a user would, on synthetic data in each dataset's real layout."
+import json
+import pytest
+from conftest import cli
+
+DATASETS = ['nih', 'chexpert', 'padchest']
+
+
+@pytest.fixture(scope='module')
+def synth_roots(tmp_path_factory):
+    roots = {}
+    for ds in DATASETS:
+        out = tmp_path_factory.mktemp(ds)
+        cli('synth', ds, '--out', out, '--n', 60, '--size', 64)
+        roots[ds] = out
+    return roots
+
+
+def test_help_lists_subcommands():
+    out = cli('--help').stdout
+    for sub in ['catalog', 'check', 'synth', 'demo']: assert sub in out
+
+
+@pytest.mark.parametrize('ds', DATASETS)
+def test_catalog_json(ds, synth_roots):
+    s = json.loads(cli('catalog', ds, '--root', synth_roots[ds], '--json').stdout)
+    assert {'rows', 'patients', 'views', 'sex', 'labels', 'splits', 'patient_overlap'} <= set(s)
+    assert 0 < s['rows'] <= 60 and 0 < s['patients'] <= s['rows']
+    assert sum(s['views'].values()) == s['rows'] and sum(s['sex'].values()) == s['rows']
+    assert s['patient_overlap'] == 0
+    for counts in s['labels'].values():
+        assert set(counts) == {'pos', 'neg', 'unc', 'blank'} and sum(counts.values()) == s['rows']
+
+
+def test_catalog_keeps_chexpert_uncertain_and_blank(synth_roots):
+    s = json.loads(cli('catalog', 'chexpert', '--root', synth_roots['chexpert'], '--json').stdout)
+    assert sum(c['unc'] for c in s['labels'].values()) > 0 and sum(c['blank'] for c in s['labels'].values()) > 0
+
+
+def test_catalog_padchest_reports_malformed_rows(synth_roots):
+    s = json.loads(cli('catalog', 'padchest', '--root', synth_roots['padchest'], '--json').stdout)
+    assert s['excluded'] > 0
+
+
+def test_catalog_text_and_selection(synth_roots):
+    out = cli('catalog', 'chexpert', '--root', synth_roots['chexpert'], '--labels', 'competition5').stdout
+    assert 'Pleural Effusion' in out and 'Support Devices' not in out
+    s = json.loads(cli('catalog', 'padchest', '--root', synth_roots['padchest'], '--projection', 'PA', '--json').stdout)
+    assert set(s['views']) == {'PA'}
+
+
+@pytest.mark.parametrize('ds', DATASETS)
+def test_check_clean_then_planted(ds, synth_roots, tmp_path):
+    import shutil
+    root = tmp_path/ds
+    shutil.copytree(synth_roots[ds], root)
+    assert cli('check', ds, '--root', root).returncode == 0
+    imgs = sorted(p for p in root.rglob('*') if p.suffix in ('.png', '.jpg'))
+    imgs[0].write_bytes(b'')                                   # zero-byte
+    imgs[1].write_bytes(imgs[1].read_bytes()[:200])            # truncated
+    imgs[2].unlink()                                           # missing
+    imgs[3].write_bytes(b'not an image at all' * 20)           # undecodable
+    r = cli('check', ds, '--root', root, '--out', tmp_path/'bad.csv', check=False)
+    assert r.returncode == 1, r.stdout + r.stderr
+    for p, kind in [(imgs[0], 'zero-byte'), (imgs[1], 'truncated'), (imgs[2], 'missing'), (imgs[3], 'undecodable')]:
+        line = next((l for l in r.stdout.splitlines() if p.name in l), '')
+        assert kind in line, (kind, p.name, r.stdout)
+    assert '4 bad file(s)' in r.stdout
+
+
+def test_errors_are_one_clear_line(tmp_path):
+    r = cli('catalog', 'nih', '--root', tmp_path, check=False)
+    assert r.returncode == 2 and 'Data_Entry_2017' in r.stderr and 'Traceback' not in r.stderr
+    (tmp_path/'Data_Entry_2017.csv').write_text('Image Index,Finding Labels\na.png,Cardiomegaly\n')
+    r = cli('catalog', 'nih', '--root', tmp_path, check=False)
+    assert r.returncode == 2 and "missing column(s)" in r.stderr and 'Patient ID' in r.stderr
