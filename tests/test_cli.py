@@ -63,8 +63,9 @@ def test_check_clean_then_planted(ds, synth_roots, tmp_path):
     r = cli('check', ds, '--root', root, '--out', tmp_path/'bad.csv', check=False)
     assert r.returncode == 1, r.stdout + r.stderr
     for p, kind in [(imgs[0], 'zero-byte'), (imgs[1], 'truncated'), (imgs[2], 'missing'), (imgs[3], 'undecodable')]:
-        line = next((l for l in r.stdout.splitlines() if p.name in l), '')
-        assert kind in line, (kind, p.name, r.stdout)
+        rel = p.relative_to(root).as_posix()
+        line = next((l for l in r.stdout.splitlines() if rel in l), '')
+        assert kind in line, (kind, rel, r.stdout)
     assert '4 bad file(s)' in r.stdout
 
 

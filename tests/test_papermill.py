@@ -13,10 +13,10 @@ def test_parameters_tag_survives_clean():
 
 def test_demo_runs_headless(tmp_path):
     out = tmp_path/'demo'
-    r = cli('demo', '--out', out, '--n', 160, '--epochs', 1)
+    r = cli('demo', '--out', out, '--n', 400, '--epochs', 3)
     assert (out/'demo.ipynb').exists() and (out/'demo.png').stat().st_size > 10_000
     res = pd.read_csv(out/'results.csv')
     assert list(res.columns) == ['label', 'positives', 'auc'] and len(res) == 14
     executed = json.loads((out/'demo.ipynb').read_text())
     injected = [c for c in executed['cells'] if 'injected-parameters' in c.get('metadata', {}).get('tags', [])]
-    assert injected and 'epochs = 1' in ''.join(injected[0]['source'])
+    assert injected and 'epochs = 3' in ''.join(injected[0]['source'])
