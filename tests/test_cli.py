@@ -63,9 +63,8 @@ def test_check_clean_then_planted(ds, synth_roots, tmp_path):
     r = cli('check', ds, '--root', root, '--out', tmp_path/'bad.csv', check=False)
     assert r.returncode == 1, r.stdout + r.stderr
     for p, kind in [(imgs[0], 'zero-byte'), (imgs[1], 'truncated'), (imgs[2], 'missing'), (imgs[3], 'undecodable')]:
-        rel = p.relative_to(root).as_posix()
-        line = next((l for l in r.stdout.splitlines() if rel in l), '')
-        assert kind in line, (kind, rel, r.stdout)
+        # a file missing from every NIH archive is listed as images_???/images/<name>: match on the name and the kind
+        assert any(p.name in l and kind in l for l in r.stdout.splitlines()), (kind, p, r.stdout)
     assert '4 bad file(s)' in r.stdout
 
 
