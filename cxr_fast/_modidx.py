@@ -286,4 +286,11 @@ d = { 'settings': { 'branch': 'main',
                                 'cxr_fast.synth.synth': ('synth.html#synth', 'cxr_fast/synth.py'),
                                 'cxr_fast.synth.synth_chexpert': ('synth.html#synth_chexpert', 'cxr_fast/synth.py'),
                                 'cxr_fast.synth.synth_nih': ('synth.html#synth_nih', 'cxr_fast/synth.py'),
-                                'cxr_fast.synth.synth_padchest': ('synth.html#synth_padchest', 'cxr_fast/synth.py')}}}
+                                'cxr_fast.synth.synth_padchest': ('synth.html#synth_padchest', 'cxr_fast/synth.py')},
+            'cxr_fast.train': { 'cxr_fast.train.Learner.to_precision': ('train.html#learner.to_precision', 'cxr_fast/train.py'),
+                                'cxr_fast.train._check_stats': ('train.html#_check_stats', 'cxr_fast/train.py'),
+                                'cxr_fast.train.cxr_learner': ('train.html#cxr_learner', 'cxr_fast/train.py'),
+                                'cxr_fast.train.fit_schedule': ('train.html#fit_schedule', 'cxr_fast/train.py'),
+                                'cxr_fast.train.make_loss': ('train.html#make_loss', 'cxr_fast/train.py'),
+                                'cxr_fast.train.resolve_precision': ('train.html#resolve_precision', 'cxr_fast/train.py'),
+                                'cxr_fast.train.step_decay': ('train.html#step_decay', 'cxr_fast/train.py')}}}
