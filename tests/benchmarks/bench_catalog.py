@@ -5,7 +5,7 @@ with torchxrayvision's dataset constructors on the same tables, in one run. Prin
 
 Both sides run in this one process, alternating, on one core (`taskset -c 0` if you want to pin it). The
 torchxrayvision constructors drop uncertain labels' distinction and most views; cxr_fast keeps every row and every
-raw value, so it does more work per table. Results are written down in tests/benchmarks/RESULTS.md."""
+raw value, so it does more work per table. Results are written down in tests/benchmarks/BENCHMARKS.md."""
 import argparse, os, statistics, time, warnings
 from pathlib import Path
 import pandas as pd

@@ -1,0 +1,113 @@
+"""Benchmark: the image data path on the real sample images in ../shared/data, side by side in one run.
+
+    .venv/bin/python tests/benchmarks/bench_data.py [--repeats 5] [--size 256]
+
+1. Cache build, images per second on ONE core: cxr_fast's preprocessing rule (`square_cxr`, OpenCV, JPEG DCT
+   scaling) vs a plain PIL loop (open, convert to 8-bit gray, resize the shorter side, centre crop), on the same
+   files: NIH 1024² PNG (8-bit and RGBA), CheXpert-small JPEG, PadChest 16-bit PNG.
+2. Loader throughput, images per second on one core, before GPU transforms (no augmentation, no normalisation):
+   batches read from the cache (`CacheDL.create_batch`), vs the on-the-fly fastai DataLoaders decoding the files
+   (num_workers=0), vs torchxrayvision's NIH dataset item (PNG -> centre crop -> resize to 224).
+3. GPU training throughput: needs CUDA; this script says so and prints no number when there is none.
+Medians over repeats; ratios measured in the same run. Results go to tests/benchmarks/BENCHMARKS.md."""
+import argparse, os, statistics, tempfile, time, warnings
+from pathlib import Path
+import numpy as np, pandas as pd, torch
+
+warnings.filterwarnings('ignore')
+torch.set_num_threads(1)
+HERE = Path(__file__).resolve()
+SHARED = Path(os.environ.get('CXR_FAST_SHARED_DATA', HERE.parents[3]/'shared'/'data'))
+
+
+def pil_square(path, size):
+    from PIL import Image
+    im = Image.open(path)
+    if im.mode in ('I;16', 'I;16B', 'I'):
+        a = np.asarray(im, dtype=np.uint16 if im.mode != 'I' else np.int32)
+        im = Image.fromarray((a >> max(0, int(a.max()).bit_length() - 8)).astype(np.uint8))
+    im = im.convert('L')
+    w, h = im.size; s = size/min(w, h)
+    im = im.resize((max(size, round(w*s)), max(size, round(h*s))))
+    w, h = im.size; l, t = (w - size)//2, (h - size)//2
+    return np.asarray(im.crop((l, t, l + size, t + size)))
+
+
+def rate(f, items, repeats):
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for it in items: f(it)
+        ts.append(time.perf_counter() - t)
+    return len(items)/statistics.median(ts)
+
+
+def files():
+    nih = sorted((SHARED/'nih/images_1024').glob('*.png'))
+    chex = sorted((SHARED/'chexpert/CheXpert-v1.0-small/valid').rglob('*.jpg'))
+    full = sorted((SHARED/'chexpert/CheXpert-v1.0/valid').rglob('*.jpg'))
+    pc = sorted((SHARED/'padchest/images').glob('*.png'))
+    return dict(nih_png_1024=nih, chexpert_small_jpeg=chex, chexpert_full_jpeg=full*10, padchest_png16=pc)
+
+
+def bench_build(size, repeats):
+    from cxr_fast.cache import square_cxr
+    rows = []
+    for name, fs in files().items():
+        ours = rate(lambda p: square_cxr(p, size), fs, repeats)
+        pil = rate(lambda p: pil_square(p, size), fs, repeats)
+        rows.append(dict(files=name, n=len(fs), cxr_fast_img_s=round(ours, 1), pil_img_s=round(pil, 1), ratio=round(ours/pil, 2)))
+    return pd.DataFrame(rows)
+
+
+def bench_loader(size, repeats, tmp):
+    from cxr_fast.catalog import load_nih, xrv_table
+    from cxr_fast.splits import Split
+    from cxr_fast.cache import build_cache, open_cache
+    from cxr_fast.data import cxr_dataloaders, CacheDL
+    from fastai.vision.all import IntToFloatTensor
+    cat = load_nih(SHARED/'nih', csv=xrv_table('Data_Entry_2017_v2020.csv.gz'), image_dir='images_1024', splits=False)
+    names = {p.name for p in (SHARED/'nih/images_1024').glob('*.png')}
+    cat = cat.replace(df=cat.df[cat.df.path.str.split('/').str[-1].isin(names)].reset_index(drop=True))
+    split = Split(pd.Series('train', index=cat.df.index), cat.df.patient, name='all-train')
+    cache = open_cache(build_cache(cat, size, tmp/'cache', n_workers=1, progress=False))
+    crop = round(size*224/256)
+    # 1. cache batches (64 images), rows shuffled as in training
+    dl = cxr_dataloaders(cat, split, 'findings14', recipe='pham2020', size=crop, bs=64, n_channels=1, cache=cache).train
+    idx = np.random.default_rng(0).permutation(len(dl.rows))
+    batches = [idx[i:i+64] for i in range(0, len(idx) - 63, 64)]
+    def cache_epoch():
+        for b in batches: dl.create_batch(b)
+    t_cache = statistics.median([_time(cache_epoch) for _ in range(repeats*5)])
+    cache_rate = len(batches)*64/t_cache
+    # 2. on-the-fly fastai DataLoaders decoding the files (item pipeline only, num_workers=0)
+    raw = cxr_dataloaders(cat, split, 'findings14', recipe='pham2020', size=crop, bs=64, n_channels=1, cache=None, num_workers=0)
+    ds = raw.train_ds
+    raw_rate = rate(lambda i: ds[i], list(range(len(ds))), repeats)
+    # 3. torchxrayvision's NIH dataset item on the same files
+    import torchxrayvision as xrv, torchvision
+    tf = torchvision.transforms.Compose([xrv.datasets.XRayCenterCrop(), xrv.datasets.XRayResizer(224)])
+    xd = xrv.datasets.NIH_Dataset(imgpath=str(SHARED/'nih/images_1024'), csvpath=str(xrv_table('Data_Entry_2017_v2020.csv.gz')), transform=tf, unique_patients=False, views=['PA', 'AP'])
+    keep = np.flatnonzero(xd.csv['Image Index'].isin(names).to_numpy())
+    xrv_rate = rate(lambda i: xd[i], list(keep), repeats)
+    return pd.DataFrame([dict(loader=f'cxr_fast cache ({size}px array, crop {crop})', img_s=round(cache_rate)),
+                         dict(loader='cxr_fast on-the-fly (decode files)', img_s=round(raw_rate, 1)),
+                         dict(loader='torchxrayvision NIH_Dataset item', img_s=round(xrv_rate, 1))]).assign(
+                         vs_torchxrayvision=lambda d: (d.img_s/xrv_rate).round(1))
+
+
+def _time(f):
+    t = time.perf_counter(); f(); return time.perf_counter() - t
+
+
+def main():
+    ap = argparse.ArgumentParser(); ap.add_argument('--repeats', type=int, default=5); ap.add_argument('--size', type=int, default=256)
+    a = ap.parse_args()
+    if not SHARED.exists(): raise SystemExit(f'no real sample images at {SHARED}')
+    print(f'1. cache build on one core, {a.size}px (median of {a.repeats})'); print(bench_build(a.size, a.repeats).to_string(index=False))
+    with tempfile.TemporaryDirectory() as d:
+        print(f'\n2. loader throughput on one core, before GPU transforms (median of {a.repeats})'); print(bench_loader(a.size, a.repeats, Path(d)).to_string(index=False))
+    print('\n3. GPU training throughput:', 'run nbs/10_train.ipynb cuda cells' if torch.cuda.is_available() else 'no GPU on this machine: not measured')
+
+
+if __name__ == '__main__': main()
