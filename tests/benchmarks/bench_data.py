@@ -96,6 +96,57 @@ def bench_loader(size, repeats, tmp):
                          vs_torchxrayvision=lambda d: (d.img_s/xrv_rate).round(1))
 
 
+def bench_gpu(tmp, n=2048, bs=128, steps=30):
+    "DenseNet-121 at 224 px: model-only vs end-to-end (cache -> CacheDL -> GPU transforms -> step) img/s, per precision; 10x TTA"
+    from fastai.torch_core import set_seed
+    from cxr_fast.synth import synth
+    from cxr_fast.catalog import load_nih
+    from cxr_fast.splits import official_split
+    from cxr_fast.cache import build_cache, open_cache
+    from cxr_fast.data import cxr_dataloaders, subset_dl
+    from cxr_fast.models import cxr_model
+    from cxr_fast.losses import masked_bce
+    from cxr_fast.policies import PolicyMap, apply_policy
+    from cxr_fast.ensemble import tta_predict
+    from cxr_fast.train import cxr_learner
+    torch.set_num_threads(os.cpu_count())
+    cat = load_nih(synth('nih', tmp/'nih', n=n, size=256, seed=0))
+    split = official_split(cat, valid_frac=0.1)
+    cache = open_cache(build_cache(cat, 256, tmp/'nih-256', progress=False))
+    dls = cxr_dataloaders(cat, split, 'findings14', recipe='baltruschat2019', size=224, bs=bs, cache=cache, device='cuda')
+    pm = PolicyMap(dls.labels)
+
+    def rate(prec, channels_last, batches):
+        set_seed(0)
+        m = cxr_model('densenet121', 14).cuda().train()
+        if channels_last: m = m.to(memory_format=torch.channels_last)
+        opt, scaler = torch.optim.Adam(m.parameters(), 1e-4), torch.amp.GradScaler(enabled=prec == 'fp16')
+        ts = []
+        for _, (x, y) in zip(range(steps), batches()):
+            torch.cuda.synchronize(); t = time.perf_counter()
+            if channels_last: x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast('cuda', dtype=torch.bfloat16 if prec == 'bf16' else torch.float16, enabled=prec != 'fp32'):
+                loss = masked_bce(m(x), apply_policy(y, pm))
+            opt.zero_grad(); scaler.scale(loss).backward(); scaler.step(opt); scaler.update()
+            torch.cuda.synchronize(); ts.append(time.perf_counter() - t)
+        return bs/statistics.median(ts[5:])
+
+    x0 = torch.randn(bs, 3, 224, 224, device='cuda'); y0 = (torch.rand(bs, 14, device='cuda') > 0.8).float()
+    def fixed():
+        while True: yield x0, y0
+    def real():
+        while True: yield from dls.train
+    rows = []
+    for prec, cl in [('fp32', False), ('bf16', False), ('bf16', True), ('fp16', True)]:
+        mo, e2e = rate(prec, cl, fixed), rate(prec, cl, real)
+        rows.append(dict(precision=prec + (' + channels_last' if cl else ''), model_only_img_s=round(mo), end_to_end_img_s=round(e2e), ratio=round(e2e/mo, 3)))
+    df = pd.DataFrame(rows); df['vs_fp32'] = (df.model_only_img_s/df.model_only_img_s[0]).round(2)
+    learn = cxr_learner(dls, 'densenet121', pretrained=False, precision='bf16', path=tmp/'gpu')
+    tdl = subset_dl(dls, 'test')
+    torch.cuda.synchronize(); t = time.perf_counter(); tta_predict(learn, tdl, n=10); torch.cuda.synchronize()
+    return df, tdl.n/(time.perf_counter() - t)
+
+
 def _time(f):
     t = time.perf_counter(); f(); return time.perf_counter() - t
 
@@ -107,7 +158,11 @@ def main():
     print(f'1. cache build on one core, {a.size}px (median of {a.repeats})'); print(bench_build(a.size, a.repeats).to_string(index=False))
     with tempfile.TemporaryDirectory() as d:
         print(f'\n2. loader throughput on one core, before GPU transforms (median of {a.repeats})'); print(bench_loader(a.size, a.repeats, Path(d)).to_string(index=False))
-    print('\n3. GPU training throughput:', 'run nbs/10_train.ipynb cuda cells' if torch.cuda.is_available() else 'no GPU on this machine: not measured')
+    if not torch.cuda.is_available(): print('\n3. GPU training throughput: no GPU on this machine: not measured'); return
+    with tempfile.TemporaryDirectory() as d:
+        df, tta = bench_gpu(Path(d))
+        print(f'\n3. GPU training throughput on {torch.cuda.get_device_name()} (median step time over 25 steps)'); print(df.to_string(index=False))
+        print(f'10x TTA inference: {tta:.0f} img/s')
 
 
 if __name__ == '__main__': main()
