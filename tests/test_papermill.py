@@ -20,3 +20,14 @@ def test_demo_runs_headless(tmp_path):
     executed = json.loads((out/'demo.ipynb').read_text())
     injected = [c for c in executed['cells'] if 'injected-parameters' in c.get('metadata', {}).get('tags', [])]
     assert injected and 'epochs = 3' in ''.join(injected[0]['source'])
+
+
+def test_run_grid_records_failure_and_goes_on(tmp_path):
+    (tmp_path/'grid.csv').write_text('seed,arch\n0,resnet10t\n1,resnet10t\n2,no_such_arch\n')
+    r = cli('run', 'demo', '--grid', tmp_path/'grid.csv', '-p', 'n', 120, '-p', 'epochs', 1, '-p', 'size', 48, '--out', tmp_path/'runs', check=False)
+    assert r.returncode == 1, r.stdout + r.stderr                    # one run failed ...
+    t = pd.read_csv(tmp_path/'runs/runs.csv')
+    assert t.status.tolist() == ['ok', 'ok', 'failed']               # ... and the grid went on
+    assert t.mean_auc[:2].notna().all() and 'no_such_arch' in t.error[2]
+    assert (tmp_path/'runs'/t.run[2]/'demo.ipynb').exists() and (tmp_path/'runs'/t.run[2]/'error.txt').exists()
+    assert (tmp_path/'runs/runs.png').exists()
