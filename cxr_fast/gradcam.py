@@ -16,9 +16,9 @@ from .catalog import Catalog, load_spec
 from .data import LoadCXR, ToChannels, Recipe, get_recipe, _norm
 
 # %% auto #0
-__all__ = ['BOX_COLUMNS', 'BOX_HEADER', 'BOX_FINDINGS', 'cam_from_grads', 'upsample_cams', 'gradcam_logits', 'gradcam', 'to_gray',
-           'show_cam', 'LabelCam', 'member_probs', 'ensemble_cams', 'plot_ensemble_cams', 'load_bboxes', 'box_to_input',
-           'model_inputs', 'box_mask', 'box_scores', 'localisation_summary', 'localisation_scores']
+__all__ = ['BOX_COLUMNS', 'BOX_HEADER', 'BOX_FINDINGS', 'cam_from_grads', 'upsample_cams', 'gradcam_logits', 'gradcam',
+           'display_gray', 'show_cam', 'LabelCam', 'member_probs', 'ensemble_cams', 'plot_ensemble_cams', 'load_bboxes',
+           'box_to_input', 'model_inputs', 'box_mask', 'box_scores', 'localisation_summary', 'localisation_scores']
 
 # %% ../nbs/13_gradcam.ipynb #b841b570
 def cam_from_grads(feats:torch.Tensor, # (bs, C, h, w) feature map A
@@ -83,7 +83,7 @@ def gradcam(model, # a `CXRModel`
 # %% ../nbs/13_gradcam.ipynb #1dfc1477
 def _np(a): return a.detach().float().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a, np.float32)
 
-def to_gray(image) -> np.ndarray:
+def display_gray(image) -> np.ndarray:
     "A 2-D float array in [0, 1] for display: (H, W), (C, H, W) or (H, W, C) tensors or arrays, rescaled to their range"
     a = _np(image).astype(np.float32)
     if a.ndim == 3: a = a.mean(0) if a.shape[0] in (1, 3) else a[..., :3].mean(-1)
@@ -100,7 +100,7 @@ def show_cam(image, # the input (normalised tensor or array), 2-D or with 1/3 ch
             ):
     "Show `cam` over the grayscale `image`; returns the axes"
     import matplotlib.pyplot as plt
-    g, c = to_gray(image), _np(cam).squeeze()
+    g, c = display_gray(image), _np(cam).squeeze()
     if c.ndim != 2: raise ValueError(f"expected one (H, W) map, got shape {tuple(_np(cam).shape)}")
     if c.shape != g.shape: c = F.interpolate(torch.from_numpy(c)[None, None], g.shape, mode='bilinear', align_corners=False)[0, 0].numpy()
     if ax is None: _, ax = plt.subplots(figsize=(3, 3))
@@ -175,7 +175,7 @@ def plot_ensemble_cams(image, # the input image (tensor or array), as for `show_
     n = 1 + len(cams); nc = min(ncols, n); nr = -(-n // nc)
     fig, axs = plt.subplots(nr, nc, figsize=(size*nc, size*nr + 0.3), squeeze=False)
     axs = axs.ravel()
-    axs[0].imshow(to_gray(image), cmap='gray', vmin=0, vmax=1); axs[0].set_axis_off()
+    axs[0].imshow(display_gray(image), cmap='gray', vmin=0, vmax=1); axs[0].set_axis_off()
     axs[0].set_title('image' if cams else 'image\n(no label predicted positive)', fontsize=9)
     for ax, c in zip(axs[1:], cams): show_cam(image, c.cam, ax=ax, alpha=alpha, cmap=cmap, title=c.title)
     for ax in axs[n:]: ax.remove()
