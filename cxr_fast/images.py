@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, cv2
 from PIL import Image
 from fastcore.parallel import parallel
+from .png import decode_png
 
 # %% auto #0
 __all__ = ['PNG_SIG', 'JPEG_SIG', 'PNG_END', 'JPEG_END', 'effective_bits', 'to_uint8', 'sniff_format', 'ImageProblem',
@@ -91,7 +92,8 @@ def decode_cxr(buf:bytes, # the whole file's bytes
     "Decode a PNG/JPEG (8/16-bit gray, RGB, RGBA) into a 2-D uint8 array"
     if not buf: raise ValueError(f"{name}: file is empty (0 bytes)")
     if p := structure_problem(name, buf[:16], buf[-64:]): raise ValueError(f"{name}: {p[0]}: {p[1]}")
-    a = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_UNCHANGED)
+    a = decode_png(buf) if sniff_format(buf[:8]) == 'PNG' else None   # fast path: gray 8/16-bit PNGs
+    if a is None: a = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_UNCHANGED)
     if a is None: raise ValueError(f"{name}: OpenCV cannot decode this file as an image ({len(buf)} bytes)")
     try: a = to_uint8(to_gray(a))
     except (ValueError, TypeError) as e: raise ValueError(f"{name}: {e}") from None

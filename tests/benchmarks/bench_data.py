@@ -2,8 +2,9 @@
 
     .venv/bin/python tests/benchmarks/bench_data.py [--repeats 5] [--size 256]
 
-1. Cache build, images per second on ONE core: cxr_fast's preprocessing rule (`square_cxr`, OpenCV, JPEG DCT
-   scaling) vs a plain PIL loop (open, convert to 8-bit gray, resize the shorter side, centre crop), on the same
+1. Cache build, images per second on ONE core: cxr_fast's preprocessing rule (`square_cxr`: the fast PNG path of
+   `cxr_fast.png` for grayscale PNGs, OpenCV otherwise, JPEG DCT scaling), the same rule with the fast PNG path
+   switched off (OpenCV only), and a plain PIL loop (open, convert to 8-bit gray, resize the shorter side, centre crop), on the same
    files: NIH 1024² PNG (8-bit and RGBA), CheXpert-small JPEG, PadChest 16-bit PNG.
 2. Loader throughput, images per second on one core, before GPU transforms (no augmentation, no normalisation):
    batches read from the cache (`CacheDL.create_batch`), vs the on-the-fly fastai DataLoaders decoding the files
@@ -50,13 +51,29 @@ def files():
     return dict(nih_png_1024=nih, chexpert_small_jpeg=chex, chexpert_full_jpeg=full*10, padchest_png16=pc)
 
 
+def opencv_only(f):
+    "Run `f` with the fast PNG path switched off (CXR_FAST_PNG=opencv), as before it existed"
+    def g(*args):
+        old = os.environ.get('CXR_FAST_PNG'); os.environ['CXR_FAST_PNG'] = 'opencv'
+        try: return f(*args)
+        finally:
+            if old is None: del os.environ['CXR_FAST_PNG']
+            else: os.environ['CXR_FAST_PNG'] = old
+    return g
+
+
 def bench_build(size, repeats):
     from cxr_fast.cache import square_cxr
+    from cxr_fast.png import fast_png_available
+    assert fast_png_available(), "isal/numba missing: the fast PNG path would not be measured"
+    square_cxr(files()['nih_png_1024'][0], size)                      # compile the unfilter before timing
     rows = []
     for name, fs in files().items():
         ours = rate(lambda p: square_cxr(p, size), fs, repeats)
+        cv = opencv_only(lambda: rate(lambda p: square_cxr(p, size), fs, repeats))()
         pil = rate(lambda p: pil_square(p, size), fs, repeats)
-        rows.append(dict(files=name, n=len(fs), cxr_fast_img_s=round(ours, 1), pil_img_s=round(pil, 1), ratio=round(ours/pil, 2)))
+        rows.append(dict(files=name, n=len(fs), cxr_fast_img_s=round(ours, 1), opencv_only_img_s=round(cv, 1),
+                         pil_img_s=round(pil, 1), ratio=round(ours/pil, 2), opencv_only_ratio=round(cv/pil, 2)))
     return pd.DataFrame(rows)
 
 
