@@ -6,20 +6,21 @@ Docs: https://cxr-fast.github.io/cxr_fast/cache.html.md"""
 
 # %% ../nbs/04b_cache.ipynb #5b04db14
 from __future__ import annotations
-import json, hashlib, os, time
+import json, hashlib, os, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.parallel import parallel
 from .config import Settings
-from .images import read_cxr, image_problem
+from .images import read_cxr, read_bytes, decode_cxr, jpeg_shape, sniff_format, image_problem
 
 # %% auto #0
 __all__ = ['CACHE_RULE', 'center_crop', 'square_cxr', 'CacheError', 'default_cache_dir', 'build_cache', 'CXRCache', 'open_cache',
            'find_cache']
 
 # %% ../nbs/04b_cache.ipynb #3b931e2c
-CACHE_RULE = 'read_cxr -> shorter side = size (INTER_AREA when shrinking) -> centre size x size crop'
+CACHE_RULE = ('decode_cxr (JPEG: DCT-scaled by the largest of 2/4/8 that keeps the shorter side >= size) -> shorter side = size '
+              '(INTER_AREA when shrinking 2x or more, else INTER_LINEAR) -> centre size x size crop')
 
 def center_crop(a:np.ndarray, # 2-D image
                 size:int, # side of the square crop
@@ -30,27 +31,17 @@ def center_crop(a:np.ndarray, # 2-D image
     t, l = (h - size)//2, (w - size)//2
     return a[..., t:t+size, l:l+size]
 
-_JPEG = ('.jpg', '.jpeg')
-_REDUCED = {2: 'IMREAD_REDUCED_GRAYSCALE_2', 4: 'IMREAD_REDUCED_GRAYSCALE_4', 8: 'IMREAD_REDUCED_GRAYSCALE_8'}
-
-def _jpeg_reduction(path, size) -> int:
-    "Largest JPEG DCT scaling factor (1, 2, 4, 8) that keeps the shorter side >= `size` (header read only)"
-    from PIL import Image
-    with Image.open(path) as im: short = min(im.size)
-    return max([1] + [k for k in _REDUCED if short//k >= size])
+def _jpeg_reduction(buf:bytes, size:int) -> int:
+    "Largest JPEG DCT scaling factor (1, 2, 4, 8) that keeps the shorter side >= `size` (1 for a PNG or an unreadable header)"
+    shape = jpeg_shape(buf) if sniff_format(buf[:4]) == 'JPEG' else None
+    return 1 if shape is None else max([1] + [k for k in (2, 4, 8) if min(shape)//k >= size])
 
 def square_cxr(path, # image file
                size:int, # side of the result
               ) -> np.ndarray:
     "`size` x `size` uint8 image by the cache rule (JPEGs decoded at a reduced DCT scale when that still covers `size`)"
-    import cv2
-    from cxr_fast.images import resize_cxr
-    k = _jpeg_reduction(path, size) if str(path).lower().endswith(_JPEG) else 1
-    if k > 1:
-        a = cv2.imread(str(path), getattr(cv2, _REDUCED[k]))
-        if a is None: a = read_cxr(path)                         # let read_cxr name the problem
-        a = resize_cxr(a, size)
-    else: a = read_cxr(path, size=size)
+    buf = read_bytes(path)
+    a = decode_cxr(buf, Path(path), size, jpeg_scale=_jpeg_reduction(buf, size))
     return np.ascontiguousarray(center_crop(a, size))
 
 # %% ../nbs/04b_cache.ipynb #4219e092
@@ -164,6 +155,9 @@ def open_cache(path:Path|str, # cache folder
     man = json.loads((path/'manifest.json').read_text())
     if verify and _sha256(path/'images.npy') != man['sha256']:
         raise CacheError(f"{path}: images.npy does not match its manifest checksum (changed or corrupted); rebuild it with `cxr-fast cache ... --rebuild`")
+    if man.get('rule') != CACHE_RULE:
+        warnings.warn(f"{path} was built with another preprocessing rule ({man.get('rule')!r}); this version decodes files with "
+                      f"{CACHE_RULE!r}, so cached and on-the-fly pixels can differ slightly. Rebuild with `cxr-fast cache ... --rebuild` to match.")
     arr = np.load(path/'images.npy', mmap_mode='r')
     if arr.shape != (man['n'], man['size'], man['size']): raise CacheError(f"{path}: images.npy has shape {arr.shape}, the manifest says {(man['n'], man['size'], man['size'])}")
     return CXRCache(path, arr, (path/'ids.txt').read_text().split('\n'), np.load(path/'status.npy'), man)

@@ -14,9 +14,9 @@ from fastcore.parallel import parallel
 from .png import decode_png
 
 # %% auto #0
-__all__ = ['PNG_SIG', 'JPEG_SIG', 'PNG_END', 'JPEG_END', 'effective_bits', 'to_uint8', 'sniff_format', 'ImageProblem',
-           'structure_problem', 'to_gray', 'resize_cxr', 'decode_cxr', 'read_cxr', 'image_problem', 'check_image',
-           'scan_images', 'check_catalog']
+__all__ = ['PNG_SIG', 'JPEG_SIG', 'PNG_END', 'JPEG_END', 'effective_bits', 'to_uint8', 'sniff_format', 'jpeg_shape',
+           'ImageProblem', 'structure_problem', 'to_gray', 'resize_cxr', 'decode_cxr', 'read_bytes', 'read_cxr',
+           'image_problem', 'check_image', 'scan_images', 'check_catalog']
 
 # %% ../nbs/04_images.ipynb #25228ec9
 def effective_bits(a:np.ndarray, # integer image
@@ -40,6 +40,20 @@ def sniff_format(head:bytes, # the first bytes of a file
                 ) -> str|None:
     "'PNG' or 'JPEG' from the file signature, else None"
     return 'PNG' if head.startswith(PNG_SIG) else 'JPEG' if head.startswith(JPEG_SIG) else None
+
+# %% ../nbs/04_images.ipynb #6ac7a5fb
+_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}                  # start-of-frame markers (not DHT, JPG, DAC)
+
+def jpeg_shape(buf:bytes, # a JPEG file's bytes (the header is enough)
+              ) -> tuple[int,int]|None:
+    "(height, width) from a JPEG's start-of-frame segment, without decoding; None if not found"
+    i = 2
+    while i + 9 <= len(buf) and buf[i] == 0xFF:
+        m = buf[i + 1]
+        if m == 0xFF: i += 1; continue                             # fill byte
+        if m in _SOF: return int.from_bytes(buf[i+5:i+7], 'big'), int.from_bytes(buf[i+7:i+9], 'big')
+        i += 2 + int.from_bytes(buf[i+2:i+4], 'big')
+    return None
 
 # %% ../nbs/04_images.ipynb #1592bff0
 class ImageProblem:
@@ -74,40 +88,55 @@ def to_gray(a:np.ndarray, # decoded image: HxW, HxWx1, HxWx3 (BGR) or HxWx4 (BGR
 def resize_cxr(a:np.ndarray, # 2-D image
                size:int|tuple[int,int], # shorter side (int) or exact (height, width)
               ) -> np.ndarray:
-    "Resize `a` with `cv2.INTER_AREA` when shrinking, `cv2.INTER_LINEAR` when enlarging"
+    "Resize `a` with `cv2.INTER_AREA` when shrinking by 2x or more, else `cv2.INTER_LINEAR`"
     h, w = a.shape[:2]
     if isinstance(size, (int, np.integer)):
         s = size / min(h, w)
         size = (max(1, round(h * s)), max(1, round(w * s)))
     th, tw = size
     if (th, tw) == (h, w): return a
-    interp = cv2.INTER_AREA if th * tw < h * w else cv2.INTER_LINEAR
+    interp = cv2.INTER_AREA if h >= 2 * th and w >= 2 * tw else cv2.INTER_LINEAR
     return cv2.resize(a, (tw, th), interpolation=interp)
 
 # %% ../nbs/04_images.ipynb #9440d9cc
+_REDUCED = {2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4, 8: cv2.IMREAD_REDUCED_GRAYSCALE_8}
+
+def _decode(buf, jpeg_scale):
+    "OpenCV-compatible array of `buf` (None when it cannot be decoded)"
+    fmt = sniff_format(buf[:8])
+    if fmt == 'JPEG' and jpeg_scale > 1: return cv2.imdecode(np.frombuffer(buf, np.uint8), _REDUCED[jpeg_scale])
+    a = decode_png(buf) if fmt == 'PNG' else None                # fast path: gray 8/16-bit PNGs
+    return a if a is not None else cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_UNCHANGED)
+
 def decode_cxr(buf:bytes, # the whole file's bytes
                name:str|Path='<bytes>', # file name, for the extension check and error messages
                size:int|tuple[int,int]|None=None, # optional resize, see `resize_cxr`
+               jpeg_scale:int=1, # decode a JPEG at 1/2, 1/4 or 1/8 size (libjpeg DCT scaling; ignored for PNG)
               ) -> np.ndarray:
     "Decode a PNG/JPEG (8/16-bit gray, RGB, RGBA) into a 2-D uint8 array"
     if not buf: raise ValueError(f"{name}: file is empty (0 bytes)")
     if p := structure_problem(name, buf[:16], buf[-64:]): raise ValueError(f"{name}: {p[0]}: {p[1]}")
-    a = decode_png(buf) if sniff_format(buf[:8]) == 'PNG' else None   # fast path: gray 8/16-bit PNGs
-    if a is None: a = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_UNCHANGED)
+    if jpeg_scale != 1 and jpeg_scale not in _REDUCED: raise ValueError(f"jpeg_scale must be 1, 2, 4 or 8, not {jpeg_scale}")
+    a = _decode(buf, jpeg_scale)
     if a is None: raise ValueError(f"{name}: OpenCV cannot decode this file as an image ({len(buf)} bytes)")
     try: a = to_uint8(to_gray(a))
     except (ValueError, TypeError) as e: raise ValueError(f"{name}: {e}") from None
     return a if size is None else resize_cxr(a, size)
 
 # %% ../nbs/04_images.ipynb #474ebb9f
+def read_bytes(path:str|Path, # image file
+              ) -> bytes:
+    "The file's bytes, with a clear error naming a missing path or a folder"
+    path = Path(path)
+    if not path.exists(): raise FileNotFoundError(f"{path}: no such file")
+    if not path.is_file(): raise ValueError(f"{path}: not a file")
+    return path.read_bytes()
+
 def read_cxr(path:str|Path, # image file
              size:int|tuple[int,int]|None=None, # optional resize: shorter side (int) or (height, width)
             ) -> np.ndarray:
     "Read a chest X-ray file as a 2-D uint8 grayscale array"
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"{path}: no such file")
-    if not path.is_file(): raise ValueError(f"{path}: not a file")
-    return decode_cxr(path.read_bytes(), path, size)
+    return decode_cxr(read_bytes(path), Path(path), size)
 
 # %% ../nbs/04_images.ipynb #ce3f1f17
 def _head_tail(path, n=64):

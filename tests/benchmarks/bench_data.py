@@ -86,7 +86,8 @@ def bench_loader(size, repeats, tmp):
     cat = load_nih(SHARED/'nih', csv=xrv_table('Data_Entry_2017_v2020.csv.gz'), image_dir='images_1024', splits=False)
     names = {p.name for p in (SHARED/'nih/images_1024').glob('*.png')}
     cat = cat.replace(df=cat.df[cat.df.path.str.split('/').str[-1].isin(names)].reset_index(drop=True))
-    split = Split(pd.Series('train', index=cat.df.index), cat.df.patient, name='all-train')
+    part = np.where(np.arange(len(cat.df)) % 10 == 0, 'valid', 'train')       # the loaders need a non-empty valid part
+    split = Split(pd.Series(part, index=cat.df.index), cat.df.patient, name='bench-90-10')
     cache = open_cache(build_cache(cat, size, tmp/'cache', n_workers=1, progress=False))
     crop = round(size*224/256)
     # 1. cache batches (64 images), rows shuffled as in training
@@ -113,42 +114,49 @@ def bench_loader(size, repeats, tmp):
                          vs_torchxrayvision=lambda d: (d.img_s/xrv_rate).round(1))
 
 
-def bench_gpu(tmp, n=2048, bs=128, steps=30):
-    "DenseNet-121 at 224 px: model-only vs end-to-end (cache -> CacheDL -> GPU transforms -> step) img/s, per precision; 10x TTA"
+def bench_gpu(tmp, n=2048, bs=128, steps=30, size=224, arch='densenet121', device='cuda'):
+    """DenseNet-121 at 224 px: model-only vs end-to-end (cache -> CacheDL -> GPU transforms -> step) img/s, per precision; 10x TTA.
+    A step's time runs from the end of the previous step to the end of this one, so end-to-end includes fetching the batch."""
     from fastai.torch_core import set_seed
     from cxr_fast.synth import synth
     from cxr_fast.catalog import load_nih
     from cxr_fast.splits import official_split
     from cxr_fast.cache import build_cache, open_cache
-    from cxr_fast.data import cxr_dataloaders, subset_dl
+    from cxr_fast.data import cxr_dataloaders, subset_dl, get_recipe
     from cxr_fast.models import cxr_model
     from cxr_fast.losses import masked_bce
     from cxr_fast.policies import PolicyMap, apply_policy
     from cxr_fast.ensemble import tta_predict
     from cxr_fast.train import cxr_learner
     torch.set_num_threads(os.cpu_count())
+    cuda = device.startswith('cuda')
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     cat = load_nih(synth('nih', tmp/'nih', n=n, size=256, seed=0))
     split = official_split(cat, valid_frac=0.1)
-    cache = open_cache(build_cache(cat, 256, tmp/'nih-256', progress=False))
-    dls = cxr_dataloaders(cat, split, 'findings14', recipe='baltruschat2019', size=224, bs=bs, cache=cache, device='cuda')
+    pre = get_recipe('baltruschat2019', size).presize                  # 256 for 224 px
+    cache = open_cache(build_cache(cat, pre, tmp/f'nih-{pre}', progress=False))
+    dls = cxr_dataloaders(cat, split, 'findings14', recipe='baltruschat2019', size=size, bs=bs, cache=cache, device=device)
     pm = PolicyMap(dls.labels)
 
     def rate(prec, channels_last, batches):
         set_seed(0)
-        m = cxr_model('densenet121', 14).cuda().train()
+        m = cxr_model(arch, 14, pretrained=False).to(device).train()
         if channels_last: m = m.to(memory_format=torch.channels_last)
-        opt, scaler = torch.optim.Adam(m.parameters(), 1e-4), torch.amp.GradScaler(enabled=prec == 'fp16')
-        ts = []
-        for _, (x, y) in zip(range(steps), batches()):
-            torch.cuda.synchronize(); t = time.perf_counter()
+        opt = torch.optim.Adam(m.parameters(), 1e-4)
+        scaler = torch.amp.GradScaler(device.split(':')[0], enabled=prec == 'fp16')
+        ts, it = [], batches()
+        sync(); t = time.perf_counter()
+        for _ in range(steps):
+            x, y = next(it)
             if channels_last: x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast('cuda', dtype=torch.bfloat16 if prec == 'bf16' else torch.float16, enabled=prec != 'fp32'):
-                loss = masked_bce(m(x), apply_policy(y, pm))
+            with torch.autocast(device.split(':')[0], dtype=torch.bfloat16 if prec == 'bf16' else torch.float16, enabled=prec != 'fp32'):
+                out = m(x)
+            loss = masked_bce(out.float(), apply_policy(y, pm))       # loss from logits in fp32
             opt.zero_grad(); scaler.scale(loss).backward(); scaler.step(opt); scaler.update()
-            torch.cuda.synchronize(); ts.append(time.perf_counter() - t)
-        return bs/statistics.median(ts[5:])
+            sync(); t2 = time.perf_counter(); ts.append(t2 - t); t = t2
+        return bs/statistics.median(ts[min(5, steps - 1):])
 
-    x0 = torch.randn(bs, 3, 224, 224, device='cuda'); y0 = (torch.rand(bs, 14, device='cuda') > 0.8).float()
+    x0 = torch.randn(bs, 3, size, size, device=device); y0 = (torch.rand(bs, 14, device=device) > 0.8).float()
     def fixed():
         while True: yield x0, y0
     def real():
@@ -158,9 +166,9 @@ def bench_gpu(tmp, n=2048, bs=128, steps=30):
         mo, e2e = rate(prec, cl, fixed), rate(prec, cl, real)
         rows.append(dict(precision=prec + (' + channels_last' if cl else ''), model_only_img_s=round(mo), end_to_end_img_s=round(e2e), ratio=round(e2e/mo, 3)))
     df = pd.DataFrame(rows); df['vs_fp32'] = (df.model_only_img_s/df.model_only_img_s[0]).round(2)
-    learn = cxr_learner(dls, 'densenet121', pretrained=False, precision='bf16', path=tmp/'gpu')
+    learn = cxr_learner(dls, arch, pretrained=False, precision='bf16' if cuda else 'fp32', path=tmp/'gpu')
     tdl = subset_dl(dls, 'test')
-    torch.cuda.synchronize(); t = time.perf_counter(); tta_predict(learn, tdl, n=10); torch.cuda.synchronize()
+    sync(); t = time.perf_counter(); tta_predict(learn, tdl, n=10); sync()
     return df, tdl.n/(time.perf_counter() - t)
 
 
@@ -170,11 +178,26 @@ def _time(f):
 
 def main():
     ap = argparse.ArgumentParser(); ap.add_argument('--repeats', type=int, default=5); ap.add_argument('--size', type=int, default=256)
+    ap.add_argument('--gpu-dry-run', action='store_true', help='run section 3 on the CPU with a tiny model to check its code (prints no numbers)')
+    ap.add_argument('--only-gpu', action='store_true', help='skip sections 1 and 2')
     a = ap.parse_args()
+    if not a.only_gpu: sections_1_2(a)
+    section_3(a)
+
+
+def sections_1_2(a):
     if not SHARED.exists(): raise SystemExit(f'no real sample images at {SHARED}')
     print(f'1. cache build on one core, {a.size}px (median of {a.repeats})'); print(bench_build(a.size, a.repeats).to_string(index=False))
     with tempfile.TemporaryDirectory() as d:
         print(f'\n2. loader throughput on one core, before GPU transforms (median of {a.repeats})'); print(bench_loader(a.size, a.repeats, Path(d)).to_string(index=False))
+
+
+def section_3(a):
+    if a.gpu_dry_run:
+        with tempfile.TemporaryDirectory() as d:
+            df, _ = bench_gpu(Path(d), n=96, bs=8, steps=3, size=64, arch='timm:resnet10t', device='cpu')
+        print(f'\n3. GPU section: CPU dry run of its code ({len(df)} precision rows + TTA ran); its numbers are not GPU numbers and are not printed')
+        return
     if not torch.cuda.is_available(): print('\n3. GPU training throughput: no GPU on this machine: not measured'); return
     with tempfile.TemporaryDirectory() as d:
         df, tta = bench_gpu(Path(d))
