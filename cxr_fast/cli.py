@@ -1,4 +1,4 @@
-"""`cxr-fast catalog | check | cache | synth | run | demo`: the catalog summary, the pre-flight image scan, the synthetic datasets and the demo run from a shell.
+"""`cxr-fast catalog | check | cache | synth | run | demo | bench`: the catalog summary, the pre-flight image scan, the cache, the synthetic datasets, experiment runs, the demo and the benchmarks from a shell.
 
 Docs: https://cxr-fast.github.io/cxr_fast/cli.html.md"""
 
@@ -13,8 +13,8 @@ from .config import DATASETS, catalog_dir
 from .catalog import load_catalog, select, summary, CatalogError, LOADERS
 
 # %% auto #0
-__all__ = ['COMMANDS', 'cmd_catalog', 'format_summary', 'cmd_check', 'cmd_synth', 'cmd_cache', 'experiments_dir', 'cmd_demo',
-           'cmd_run', 'parser', 'main']
+__all__ = ['BENCHMARKS', 'COMMANDS', 'cmd_catalog', 'format_summary', 'cmd_check', 'cmd_synth', 'cmd_cache', 'experiments_dir',
+           'cmd_demo', 'cmd_run', 'benchmarks_dir', 'cmd_bench', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #05273169
 def _loader_kwargs(a) -> dict:
@@ -102,6 +102,20 @@ def cmd_run(a) -> int:
     print(t[cols].to_string(index=False)); print(f"results: {Path(a.out)/'runs.csv'}")
     return int((t.status != 'ok').any())
 
+# %% ../nbs/90_cli.ipynb #0307c781
+BENCHMARKS = ('data', 'catalog')
+
+def benchmarks_dir() -> Path:
+    "The benchmark scripts of the repository checkout"
+    p = catalog_dir().parent/'tests'/'benchmarks'
+    if not p.exists(): raise FileNotFoundError(f"no benchmark scripts at {p}: run from a clone of the cxr_fast repository")
+    return p
+
+def cmd_bench(a) -> int:
+    "Run a benchmark script; its exit code is ours"
+    import subprocess
+    return subprocess.call([sys.executable, str(benchmarks_dir()/f'bench_{a.what}.py'), *a.args])
+
 # %% ../nbs/90_cli.ipynb #07f9a274
 def _data_args(p):
     p.add_argument('dataset', choices=DATASETS, help='dataset name')
@@ -140,10 +154,13 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser('demo', help='run the demo experiment on synthetic data (a few minutes on CPU)')
     p.add_argument('--out', default='runs/demo', help='output folder'); p.add_argument('--epochs', type=int, default=5, help='training epochs')
     p.add_argument('--n', type=int, default=800, help='synthetic images')
+    p = sub.add_parser('bench', help='run a benchmark script of the repository (tests/benchmarks)')
+    p.add_argument('what', choices=BENCHMARKS, help='data: image decoding, cache, loader, GPU; catalog: metadata loading')
+    p.add_argument('args', nargs=argparse.REMAINDER, help='passed to the script, e.g. --repeats 7')
     return ap
 
 # %% ../nbs/90_cli.ipynb #0eb323a2
-COMMANDS = dict(catalog=cmd_catalog, check=cmd_check, cache=cmd_cache, synth=cmd_synth, run=cmd_run, demo=cmd_demo)
+COMMANDS = dict(catalog=cmd_catalog, check=cmd_check, cache=cmd_cache, synth=cmd_synth, run=cmd_run, demo=cmd_demo, bench=cmd_bench)
 
 def main(argv:list|None=None, # arguments (default: `sys.argv[1:]`)
         ) -> int:
