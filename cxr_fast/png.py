@@ -6,7 +6,7 @@ Docs: https://cxr-fast.github.io/cxr_fast/png.html.md"""
 
 # %% ../nbs/04a_png.ipynb #40a31f8b
 from __future__ import annotations
-import os, struct, zlib
+import functools, os, struct, zlib
 from typing import NamedTuple
 import numpy as np
 
@@ -60,14 +60,18 @@ def png_parts(buf:bytes, # the whole file
     return None
 
 # %% ../nbs/04a_png.ipynb #0a4fee0b
-def _isal_inflate():
-    "ISA-L's zlib `decompress`, or None when isal or numba is missing or `CXR_FAST_PNG=opencv`"
-    if os.environ.get('CXR_FAST_PNG', '').lower() == 'opencv': return None
+@functools.cache
+def _isal_decompress():
+    "ISA-L's zlib `decompress` when isal and numba both import, else None (looked up once)"
     try:
         import numba  # noqa: F401  (the unfilter below needs it)
         from isal import isal_zlib
         return isal_zlib.decompress
     except Exception: return None
+
+def _isal_inflate():
+    "ISA-L's zlib `decompress`, or None when isal or numba is missing or `CXR_FAST_PNG=opencv`"
+    return None if os.environ.get('CXR_FAST_PNG', '').lower() == 'opencv' else _isal_decompress()
 
 def fast_png_available() -> bool:
     "Whether `decode_png` is usable here (isal and numba import, and `CXR_FAST_PNG` is not 'opencv')"
