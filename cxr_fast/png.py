@@ -28,7 +28,7 @@ def _chunks(buf:bytes):
         end = i + 12 + n
         if end > len(buf): break
         typ, data = buf[i+4:i+8], buf[i+8:i+8+n]
-        if zlib.crc32(typ + data) != struct.unpack_from('>I', buf, end - 4)[0]: break
+        if zlib.crc32(data, zlib.crc32(typ)) != struct.unpack_from('>I', buf, end - 4)[0]: break
         yield typ, data
         if typ == b'IEND': return
         i = end
