@@ -6,12 +6,12 @@ Docs: https://cxr-fast.github.io/cxr_fast/config.html.md"""
 
 # %% ../nbs/00_config.ipynb #ec08a7be
 from __future__ import annotations
-import os, configparser
+import os, configparser, tempfile
 from pathlib import Path
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['DATASETS', 'find_settings', 'Settings', 'dataset_root', 'catalog_dir']
+__all__ = ['DATASETS', 'find_settings', 'Settings', 'dataset_root', 'catalog_dir', 'temp_dir']
 
 # %% ../nbs/00_config.ipynb #48e110c3
 _DEFAULTS = dict(nih_root='', chexpert_root='', padchest_root='', cache_dir='.cache', device='auto', precision='auto')
@@ -90,3 +90,15 @@ def catalog_dir() -> Path:
         if (p/'nih.yaml').exists(): return p
     from importlib.resources import files
     return Path(str(files('cxr_fast.data_catalog')))
+
+# %% ../nbs/00_config.ipynb #32e402ca
+_TEMP_DIRS = []  # the TemporaryDirectory objects, kept alive until the process exits
+
+def temp_dir(prefix:str='cxr_fast_', # start of the folder's name
+            ) -> Path:
+    "A new temporary folder, removed with its contents when the Python process exits (a multiprocessing worker too)"
+    import multiprocessing.util
+    td = tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True)
+    _TEMP_DIRS.append(td)
+    multiprocessing.util.Finalize(td, td.cleanup, exitpriority=0)   # workers end in os._exit, which skips atexit
+    return Path(td.name)
