@@ -13,8 +13,8 @@ from .config import DATASETS, catalog_dir
 from .catalog import load_catalog, select, summary, CatalogError, LOADERS
 
 # %% auto #0
-__all__ = ['BENCHMARKS', 'COMMANDS', 'cmd_catalog', 'format_summary', 'cmd_check', 'cmd_synth', 'cmd_cache', 'experiments_dir',
-           'cmd_demo', 'cmd_run', 'benchmarks_dir', 'cmd_bench', 'parser', 'main']
+__all__ = ['BENCHMARKS', 'COMMANDS', 'cmd_catalog', 'format_summary', 'cmd_check', 'cmd_synth', 'cmd_cache', 'cmd_demo',
+           'cmd_run', 'benchmarks_dir', 'cmd_bench', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #05273169
 def _loader_kwargs(a) -> dict:
@@ -76,12 +76,6 @@ def cmd_cache(a) -> int:
     return 0
 
 # %% ../nbs/90_cli.ipynb #1e7316ad
-def experiments_dir() -> Path:
-    "The experiment notebooks of the repository checkout"
-    p = catalog_dir().parent/'nbs'/'experiments'
-    if not p.exists(): raise FileNotFoundError(f"no experiment notebooks at {p}: run from a clone of the cxr_fast repository")
-    return p
-
 def cmd_demo(a) -> int:
     "Run the demo experiment with papermill through the runner"
     from cxr_fast.runner import experiment_path, run_one
