@@ -17,8 +17,9 @@ def nih_root(tmp, shared, xrv):
     for n in names: (tmp/'images'/n).symlink_to(shared/'nih/images_1024'/n)
     t = pd.read_csv(xrv/'Data_Entry_2017_v2020.csv.gz', dtype=str)
     t[t['Image Index'].isin(names)].to_csv(tmp/'Data_Entry_2017_v2020.csv', index=False)
+    have = set(names)
     for src, dst in [('nih_train_val_list.txt', 'train_val_list.txt'), ('nih_test_list.txt', 'test_list.txt')]:
-        keep = [l for l in (shared/'meta'/src).read_text().split() if l in set(names)]
+        keep = [l for l in (shared/'meta'/src).read_text().split() if l in have]
         (tmp/dst).write_text('\n'.join(keep) + '\n')
     return tmp, len(names)
 
