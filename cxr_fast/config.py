@@ -11,11 +11,12 @@ from pathlib import Path
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['DATASETS', 'find_settings', 'Settings', 'dataset_root', 'catalog_dir', 'temp_dir']
+__all__ = ['DATASETS', 'find_settings', 'Settings', 'dataset_root', 'shared_data', 'catalog_dir', 'temp_dir']
 
 # %% ../nbs/00_config.ipynb #48e110c3
-_DEFAULTS = dict(nih_root='', chexpert_root='', padchest_root='', cache_dir='.cache', device='auto', precision='auto')
-_PATH_KEYS = {'nih_root', 'chexpert_root', 'padchest_root', 'cache_dir'}
+_DEFAULTS = dict(nih_root='', chexpert_root='', padchest_root='', cache_dir='.cache', device='auto', precision='auto',
+                 shared_data='')
+_PATH_KEYS = {'nih_root', 'chexpert_root', 'padchest_root', 'cache_dir', 'shared_data'}
 DATASETS = ('nih', 'chexpert', 'padchest')
 
 # %% ../nbs/00_config.ipynb #7dd4e681
@@ -81,6 +82,12 @@ def dataset_root(name:str, # one of `DATASETS`
     if p is None: raise FileNotFoundError(
         f"no root folder for {name}: pass root=..., set CXR_FAST_{name.upper()}_ROOT, or set {name}_root in settings.ini")
     return p
+
+# %% ../nbs/00_config.ipynb #1816b627
+def shared_data(settings:Settings|None=None, # settings to consult (default: `Settings()`)
+               ) -> Path|None:
+    "The folder of real sample data (`shared_data` setting, `CXR_FAST_SHARED_DATA`), or `None` when unset"
+    return (settings or Settings()).path_of('shared_data')
 
 # %% ../nbs/00_config.ipynb #b67c9a49
 def catalog_dir() -> Path:
