@@ -6,13 +6,13 @@ Docs: https://cxr-fast.github.io/cxr_fast/cache.html.md"""
 
 # %% ../nbs/04b_cache.ipynb #5b04db14
 from __future__ import annotations
-import json, hashlib, os, time, warnings
+import json, hashlib, os, shutil, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
-import numpy as np, pandas as pd, torch
+import numpy as np, pandas as pd
 from fastcore.parallel import parallel
 from .config import Settings
-from .images import read_cxr, read_bytes, decode_cxr, jpeg_shape, sniff_format, image_problem
+from .images import read_bytes, decode_cxr, jpeg_shape, sniff_format, image_problem
 
 # %% auto #0
 __all__ = ['CACHE_RULE', 'center_crop', 'square_cxr', 'CacheError', 'default_cache_dir', 'build_cache', 'CXRCache', 'open_cache',

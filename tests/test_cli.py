@@ -74,3 +74,13 @@ def test_errors_are_one_clear_line(tmp_path):
     (tmp_path/'Data_Entry_2017.csv').write_text('Image Index,Finding Labels\na.png,Cardiomegaly\n')
     r = cli('catalog', 'nih', '--root', tmp_path, check=False)
     assert r.returncode == 2 and "missing column(s)" in r.stderr and 'Patient ID' in r.stderr
+
+
+def test_cache_rebuild_twice(tmp_path, monkeypatch):
+    "`--rebuild` on an existing cache folder removes it and builds again (it raised NameError: shutil)"
+    monkeypatch.chdir(tmp_path); monkeypatch.setenv('CXR_FAST_CACHE_DIR', str(tmp_path/'caches'))
+    cli('synth', 'nih', '--out', tmp_path/'R', '--n', 40, '--size', 64)
+    for _ in range(2):
+        r = cli('cache', 'nih', '--root', tmp_path/'R', '--size', 64, '--rebuild')
+        assert 'nih at 64px: 40 images' in r.stdout, r.stdout
+    assert (tmp_path/'caches/nih-64/manifest.json').exists()
