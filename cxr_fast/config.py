@@ -8,10 +8,11 @@ Docs: https://cxr-fast.github.io/cxr_fast/config.html.md"""
 from __future__ import annotations
 import os, configparser, tempfile
 from pathlib import Path
+from importlib.resources import files
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['DATASETS', 'find_settings', 'Settings', 'dataset_root', 'shared_data', 'catalog_dir', 'temp_dir']
+__all__ = ['DATASETS', 'find_settings', 'Settings', 'dataset_root', 'shared_data', 'catalog_dir', 'experiments_dir', 'temp_dir']
 
 # %% ../nbs/00_config.ipynb #48e110c3
 _DEFAULTS = dict(nih_root='', chexpert_root='', padchest_root='', cache_dir='.cache', device='auto', precision='auto',
@@ -37,7 +38,8 @@ class Settings:
     "Local settings: explicit overrides > `CXR_FAST_*` environment variables > `settings.ini` > defaults"
     def __init__(self,
                  path:Path|str|None=None, # settings file (default: `find_settings()`)
-                 **overrides): # explicit values, e.g. `nih_root='/data/nih'`; `None` values are ignored
+                 **overrides, # explicit values, e.g. `nih_root='/data/nih'`; `None` values are ignored
+                ):
         self.path = Path(path) if path else find_settings()
         self.file = self._read(self.path)
         self.overrides = {k:v for k,v in overrides.items() if v is not None}
@@ -91,12 +93,12 @@ def shared_data(settings:Settings|None=None, # settings to consult (default: `Se
 
 # %% ../nbs/00_config.ipynb #b67c9a49
 def catalog_dir() -> Path:
-    "Folder of the dataset catalog files (`data_catalog/` in the repo, `cxr_fast/data_catalog` when installed)"
-    here = Path(__file__).resolve().parent if '__file__' in globals() else Path.cwd()
-    for p in (here.parent/'data_catalog', here/'data_catalog'):
-        if (p/'nih.yaml').exists(): return p
-    from importlib.resources import files
+    "Folder of the dataset catalog files: the package data `cxr_fast.data_catalog` (`data_catalog/` in the repository)"
     return Path(str(files('cxr_fast.data_catalog')))
+
+def experiments_dir() -> Path:
+    "Folder of the experiment notebooks: the package data `cxr_fast.experiments` (`nbs/experiments/` in the repository)"
+    return Path(str(files('cxr_fast.experiments')))
 
 # %% ../nbs/00_config.ipynb #32e402ca
 _TEMP_DIRS = []  # the TemporaryDirectory objects, kept alive until the process exits
