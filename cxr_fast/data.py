@@ -1,4 +1,4 @@
-"""fastai DataLoaders over a catalog and a split: every file kind decoded into one range, raw targets kept until a policy resolves them, optional age/sex/view input, and the works' augmentation recipes by name.
+"""The data contract: `CXRData` declares what every later stage knows about the data (catalog rows, labels, split, recipe, normalisation, meta encoding, evaluation rule), and one fastai `DataLoader` reads its rows from the cache or the files, with raw targets.
 
 Docs: https://cxr-fast.github.io/cxr_fast/data.html.md"""
 
@@ -6,164 +6,246 @@ Docs: https://cxr-fast.github.io/cxr_fast/data.html.md"""
 
 # %% ../nbs/05_data.ipynb #681fb529
 from __future__ import annotations
-from dataclasses import dataclass, field
-import math, cv2, numpy as np, pandas as pd, torch
-from fastai.vision.all import (TransformBlock, DataBlock, TensorImageBW, TensorImage, Transform, RandTransform,
-    IntToFloatTensor, Normalize, imagenet_stats, Flip, Rotate, Zoom, RandomResizedCropGPU, AffineCoordTfm, TensorBase, defaults)
-from fastcore.basics import store_attr
+import random, warnings
+from dataclasses import dataclass
+from types import MethodType
+import numpy as np, pandas as pd, torch
+from fastai.vision.all import TensorImageBW, IntToFloatTensor, Normalize, imagenet_stats, TensorBase, defaults
+from fastai.data.load import DataLoader, SkipItemException
+from fastai.data.core import DataLoaders
+from fastai.torch_core import default_device
+from fasttransform import Pipeline
+from .config import Settings
 from .catalog import Catalog, label_set
 from .splits import Split
-from .images import read_cxr
-from .cache import center_crop, square_cxr, CXRCache, find_cache, open_cache
-from fastai.data.load import DataLoader
-from fastai.data.core import DataLoaders
-from fasttransform import Pipeline
-from fastai.torch_core import default_device
-from fastai.data.load import SkipItemException
 from .images import scan_images
-import warnings
+from .cache import center_crop, square_cxr, CXRCache, find_cache, open_cache
+from .recipes import Recipe, get_recipe, ToChannels, normalize
 
 # %% auto #0
-__all__ = ['RECIPES', 'LoadCXR', 'shift_shear_mat', 'ShiftShear', 'BrightnessRange', 'ToChannels', 'Recipe', 'get_recipe',
-           'TensorRawTargets', 'RawTargetBlock', 'MetaEncoder', 'settings_device', 'CacheDL', 'BadImagesError',
-           'preflight', 'cxr_dataloaders', 'subset_dl', 'make_template', 'template_crop']
+__all__ = ['EVAL_RULES', 'META_FIELDS', 'SEX_CODES', 'VIEW_CODES', 'load_cxr', 'TensorRawTargets', 'check_raw', 'eval_targets',
+           'MetaEncoder', 'settings_device', 'CXRData', 'cxr_data', 'CXRDataLoader', 'CXRDataLoaders', 'resolve_cache',
+           'BadImagesError', 'preflight', 'cxr_dataloaders', 'subset_dl']
 
 # %% ../nbs/05_data.ipynb #4f91736a
-class LoadCXR(Transform):
-    "Path -> (1, crop, crop) uint8 `TensorImageBW`: the cache rule at `presize` (`square_cxr`), then centre crop"
-    def __init__(self, root, presize:int, crop:int): store_attr()
-    def encodes(self, p) -> TensorImageBW:
-        try: a = center_crop(square_cxr(f'{self.root}/{p}', self.presize), self.crop)
-        except Exception as e:       # a file that went bad after the pre-flight scan: say which, skip it, go on
-            warnings.warn(f"skipping unreadable image {self.root}/{p}: {type(e).__name__}: {e}")
-            raise SkipItemException()
-        return TensorImageBW(torch.from_numpy(np.ascontiguousarray(a))[None])
-
-# %% ../nbs/05_data.ipynb #af88a042
-def shift_shear_mat(x, max_shift=0.1, max_shear=0.1, p=1.):
-    "Random affine matrices: translation up to `max_shift` of the size, shear factor up to `max_shear`"
-    bs = x.size(0)
-    def u(m): return (torch.rand(bs, device=x.device)*2 - 1)*m
-    do = (torch.rand(bs, device=x.device) < p).float()
-    m = torch.eye(3, device=x.device).repeat(bs, 1, 1)
-    m[:, 0, 1], m[:, 0, 2], m[:, 1, 2] = u(max_shear)*do, u(2*max_shift)*do, u(2*max_shift)*do   # coords span [-1, 1]
-    return m
-
-class ShiftShear(AffineCoordTfm):
-    "Random translation and shear (train only)"
-    def __init__(self, max_shift=0.1, max_shear=0.1, p=1., size=None, mode='bilinear', pad_mode='zeros'):
-        super().__init__(aff_fs=lambda x: shift_shear_mat(x, max_shift, max_shear, p), size=size, mode=mode, pad_mode=pad_mode)
-
-class BrightnessRange(RandTransform):
-    "Multiply each image by a factor drawn from U(lo, hi) (train only; on float images in [0, 1])"
-    split_idx, order = 0, 40
-    def __init__(self, lo=0.7, hi=1.1, p=1.): store_attr(); super().__init__(p=p)
-    def before_call(self, b, split_idx):
-        x = b[0] if isinstance(b, tuple) else b
-        self.f = torch.empty(x.size(0), 1, 1, 1, device=x.device).uniform_(self.lo, self.hi)
-    def encodes(self, x:TensorImage): return (x*self.f).clamp(0, 1)
-
-class ToChannels(Transform):
-    "Repeat a 1-channel batch to `n` channels (a no-op for n=1)"
-    order = 95
-    def __init__(self, n:int=3): store_attr()
-    def encodes(self, x:TensorImage): return x if self.n == x.size(1) else x.expand(-1, self.n, -1, -1)
-
-# %% ../nbs/05_data.ipynb #85925e41
-@dataclass
-class Recipe:
-    "Preprocessing and augmentation of one work"
-    name: str
-    size: int # model input size
-    presize: int # shorter side after decoding
-    crop: int # per-image centre crop
-    train_tfms: list = field(default_factory=list) # batch transforms, training only (they resize to `size`)
-    eval_tfms: list = field(default_factory=list) # batch transforms applied to validation (and test) batches
-
-def _pham(size=224): return Recipe('pham2020', size, round(size*256/224), size)
-def _balt(size=224):
-    pre = round(size*(480/448 if size >= 448 else 256/224))
-    return Recipe('baltruschat2019', size, pre, pre,
-                  [RandomResizedCropGPU(size, min_scale=0.08, ratio=(3/4, 4/3), valid_scale=(size/pre)**2), Rotate(7, p=1., size=size), Flip(p=0.5, size=size)])
-def _liz(size=224):
-    return Recipe('liz2022', size, size, size, [ShiftShear(0.1, 0.1, size=size), Zoom(min_zoom=0.9, max_zoom=1.1, p=1., size=size, pad_mode='zeros'),
-                                                 Rotate(45, p=1., size=size, pad_mode='zeros'), Flip(p=0.5, size=size), BrightnessRange(0.7, 1.1)])
-def _fisher(size=320): return Recipe('fisher2025', size, size, size, [Flip(p=0.5, size=size), Rotate(10, p=1., size=size)])
-def _plain(size=224): return Recipe('plain', size, size, size)
-
-RECIPES = dict(pham2020=_pham, baltruschat2019=_balt, liz2022=_liz, fisher2025=_fisher, plain=_plain)
-
-def get_recipe(name:str, # a key of `RECIPES`
-               size:int|None=None, # model input size (default: the paper's)
-              ) -> Recipe:
-    "A recipe by name, with a clear error listing the known ones"
-    if name not in RECIPES: raise KeyError(f"unknown recipe {name!r}; known: {list(RECIPES)}")
-    return RECIPES[name](size) if size else RECIPES[name]()
+def load_cxr(root, # dataset root
+             path:str, # image path relative to `root`
+             presize:int, # shorter side after decoding (the cache's size)
+             crop:int, # side of the centre crop
+            ) -> np.ndarray:
+    "2-D uint8 (crop, crop): the cache rule at `presize` (`square_cxr`), then a centre crop"
+    return np.ascontiguousarray(center_crop(square_cxr(f'{root}/{path}', presize), crop))
 
 # %% ../nbs/05_data.ipynb #fec5c33e
 class TensorRawTargets(TensorBase):
     "Raw label values (1, 0, -1, NaN) of a batch, as float32"
 
-def RawTargetBlock():
-    "A block passing a row's raw label values through untouched as float32"
-    return TransformBlock(type_tfms=[lambda v: TensorRawTargets(torch.as_tensor(np.asarray(v, dtype=np.float32)))])
+EVAL_RULES = dict(exclude=np.nan, positive=1., negative=0.)
+
+def check_raw(targets, # (n, n_labels) targets
+              what:str='targets', # name for the message
+             ) -> np.ndarray:
+    "`targets` as float64, with a clear error if any value is not a raw label (1, 0, -1, NaN)"
+    t = np.asarray(targets.detach().float().cpu() if isinstance(targets, torch.Tensor) else targets, dtype=np.float64)
+    ok = np.isnan(t) | np.isin(t, (1., 0., -1.))
+    if not ok.all():
+        i = tuple(int(v[0]) for v in np.nonzero(~ok))
+        raise ValueError(f"{what} must be raw labels (1, 0, -1, NaN), got {t[i]} at {i}: score the raw targets, "
+                         "not policy-resolved or smoothed ones")
+    return t
+
+def eval_targets(targets, # (n, n_labels) raw targets (1, 0, -1, NaN)
+                 rule:str='exclude', # a key of `EVAL_RULES`: what an uncertain (-1) target counts as
+                ) -> np.ndarray:
+    "Targets for scoring: 1/0 kept, -1 resolved by `rule`, NaN (blank) left out"
+    if rule not in EVAL_RULES: raise ValueError(f"unknown evaluation rule {rule!r}; choose one of {list(EVAL_RULES)}")
+    t = check_raw(targets)
+    return np.where(t == -1, EVAL_RULES[rule], t)
+
+# %% ../nbs/05_data.ipynb #204f11ff
+META_FIELDS = ('age', 'sex', 'view')
+SEX_CODES, VIEW_CODES = dict(M=1., F=0.), dict(PA=1., AP=0., AP_supine=0.)
 
 @dataclass
 class MetaEncoder:
-    "Age scaled over the training range, sex (M=1, F=0) and view (PA=1, else 0); unknowns at the training mean"
-    age_min: float
-    age_max: float
-    fill: tuple # values used for a missing age, sex, view
+    "The one encoding of age, sex and view: as model input (`__call__`) and as prediction target (`encode`)"
+    age_scale: float = 100. # age in years that maps to 1 (ages are clipped to [0, 1] after scaling)
+    fill: tuple = (0.5, 0.5, 0.5) # model-input values for an unknown age, sex, view (`fit` sets the training means)
 
     @classmethod
-    def fit(cls, df:pd.DataFrame):
-        "Learn the age range and fill values from the training rows"
-        lo, hi = float(df.age.min()), float(df.age.max())
-        enc = cls(lo, hi, (0., 0., 0.))
-        enc.fill = tuple(float(np.nanmean(c)) for c in enc.raw(df).T)
+    def fit(cls,
+            df:pd.DataFrame, # the training rows of a catalog frame
+            age_scale:float=100., # age in years that maps to 1
+           ) -> MetaEncoder:
+        "An encoder whose fill values are the training rows' means"
+        enc = cls(age_scale)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', RuntimeWarning)         # an all-unknown column keeps 0.5
+            enc.fill = tuple(float(v) if np.isfinite(v) else 0.5 for v in np.nanmean(enc.encode(df), 0))
         return enc
-    def raw(self, df) -> np.ndarray:
-        age = (df.age.to_numpy(np.float32) - self.age_min)/max(self.age_max - self.age_min, 1e-6)
-        sex = df.sex.map({'M': 1., 'F': 0.}).to_numpy(np.float32)
-        view = np.where(df.view.isna(), np.nan, (df.view == 'PA').to_numpy(np.float32)).astype(np.float32)
-        return np.stack([age.clip(0, 1), sex, view], 1)
-    def __call__(self, df:pd.DataFrame) -> np.ndarray:
-        "(n, 3) float32 meta features"
-        m = self.raw(df)
+
+    def encode(self,
+               df:pd.DataFrame, # rows with columns `age` (years), `sex` (M/F), `view`
+              ) -> np.ndarray:
+        "(n, 3) float32 age, sex, view; NaN where unknown (the prediction-target form)"
+        if missing := [c for c in META_FIELDS if c not in df]: raise KeyError(f"meta encoding needs columns {list(META_FIELDS)}; missing {missing}")
+        sex = df.sex.map(SEX_CODES)
+        if (bad := sex.isna() & df.sex.notna()).any():
+            raise ValueError(f"unknown sex value(s) {sorted(df.sex[bad].astype(str).unique())} in row(s) {list(df.index[bad][:5])}; expected M, F or missing")
+        age = (pd.to_numeric(df.age, errors='coerce')/self.age_scale).clip(0, 1)
+        return np.stack([age.to_numpy(np.float32), sex.to_numpy(np.float32), df.view.map(VIEW_CODES).to_numpy(np.float32)], 1)
+
+    def __call__(self,
+                 df:pd.DataFrame, # rows with columns `age`, `sex`, `view`
+                ) -> np.ndarray:
+        "(n, 3) float32 model input: `encode` with unknowns at the fill values"
+        m = self.encode(df)
         return np.where(np.isnan(m), np.array(self.fill, np.float32), m).astype(np.float32)
 
 # %% ../nbs/05_data.ipynb #03cb9d48
 def settings_device():
     "The `device` setting as a torch device, or None for 'auto'"
-    from cxr_fast.config import Settings
     d = Settings()['device']
     return None if d == 'auto' else torch.device(d)
 
+# %% ../nbs/05_data.ipynb #e32970f7
+@dataclass
+class CXRData:
+    "What every stage after the DataLoaders knows about the data; `CXRDataLoaders.cxr` carries it"
+    catalog: Catalog # the catalog; subsets address `catalog.df` by row position
+    labels: list # label names, in target order
+    split: Split # the split, after the pre-flight left bad files out
+    recipe: Recipe # preprocessing and augmentation: the one owner of the image size
+    n_channels: int # input channels of the model (1 or 3)
+    stats: tuple # (mean, std) per input channel of the normalisation
+    targets: np.ndarray # (n_rows, n_labels) float32 raw targets (1, 0, -1, NaN) of every catalog row
+    meta_encoder: MetaEncoder|None = None # the age/sex/view encoding, when the model takes them as input
+    eval_rule: str = 'exclude' # what an uncertain target counts as when scoring (a key of `EVAL_RULES`)
+    cache: CXRCache|None = None # the cache images are read from (None: decoded from the files)
+    excluded: pd.DataFrame|None = None # bad image files the pre-flight left out (path, problem, detail)
+
+    def __post_init__(self):
+        if self.eval_rule not in EVAL_RULES: raise ValueError(f"unknown evaluation rule {self.eval_rule!r}; choose one of {list(EVAL_RULES)}")
+        if self.targets.shape != (len(self.catalog.df), len(self.labels)):
+            raise ValueError(f"targets have shape {self.targets.shape}, expected (catalog rows, labels) = {(len(self.catalog.df), len(self.labels))}")
+    def __repr__(self):
+        return (f"CXRData({self.catalog.name}: {len(self.labels)} labels, split {self.split.name or self.split.strategy!r} {self.split.counts()}, "
+                f"recipe {self.recipe.name} at {self.size}px, {'cache' if self.cache is not None else 'files'}, eval rule {self.eval_rule!r})")
+    @property
+    def size(self) -> int: return self.recipe.size
+    @property
+    def hierarchy(self) -> dict:
+        "child -> parent edges of the catalog whose two ends are both among `labels`"
+        return {c: p for c, p in self.catalog.hierarchy.items() if c in self.labels and p in self.labels}
+    @property
+    def frame(self) -> pd.DataFrame: return self.catalog.df.reset_index(drop=True)
+    @property
+    def normalize(self) -> Normalize: return normalize(self.n_channels, self.stats)
+    def rows(self,
+             subset:str, # 'train', 'valid', 'test'
+            ) -> np.ndarray:
+        "Row positions of `subset` in `catalog.df`, in loader order"
+        return self.split.idxs(subset)
+    def ids(self,
+            subset:str, # 'train', 'valid', 'test'
+           ) -> list:
+        "Image ids (the catalog's relative paths) of `subset`, in loader order"
+        return self.catalog.df.path.iloc[self.rows(subset)].tolist()
+    def meta(self,
+             rows, # row positions
+            ) -> np.ndarray|None:
+        "(n, 3) model meta input of `rows` (None without a meta encoder)"
+        return None if self.meta_encoder is None else self.meta_encoder(self.catalog.df.iloc[rows])
+    @property
+    def batch_tfms(self) -> list:
+        "The batch transforms after `IntToFloatTensor`; fastai's `split_idx` runs the augmentation on training batches only"
+        return [*self.recipe.train_tfms, *self.recipe.eval_tfms, ToChannels(self.n_channels), self.normalize]
+    def images(self,
+               rows, # row positions
+              ) -> np.ndarray:
+        "(n, crop, crop) uint8 images of `rows`: one sorted read from the cache, else decoded from the files"
+        r = np.asarray(rows)
+        if self.cache is None: return np.stack([self.image(i) for i in r]) if len(r) else np.empty((0, self.recipe.crop, self.recipe.crop), np.uint8)
+        c, order = self.cache.rows_of(self.catalog.df.path.iloc[r]), None
+        order = np.argsort(c)
+        x = np.empty((len(r), self.cache.size, self.cache.size), np.uint8); x[order] = self.cache.array[c[order]]
+        return center_crop(x, self.recipe.crop) if self.recipe.crop < self.cache.size else x
+    def image(self,
+              row:int, # row position
+             ) -> np.ndarray:
+        "(crop, crop) uint8 image of one row (from the cache when there is one)"
+        if self.cache is not None: return self.images([row])[0]
+        return load_cxr(self.catalog.root, self.catalog.df.path.iloc[row], self.recipe.presize, self.recipe.crop)
+
+def cxr_data(o, # a `Learner`, `DataLoaders` or `DataLoader` made with `cxr_dataloaders`
+            ) -> CXRData:
+    "The declared `CXRData` of `o`, or a clear error when `o` was not made by `cxr_dataloaders`"
+    for x in (o, getattr(o, 'dls', None)):
+        d = vars(x).get('cxr') if x is not None and hasattr(x, '__dict__') else None
+        if isinstance(d, CXRData): return d
+    raise TypeError(f"{type(o).__name__} carries no declared `CXRData` (`.cxr`): make the DataLoaders with `cxr_dataloaders`")
+
 # %% ../nbs/05_data.ipynb #9e2493cb
-class CacheDL(DataLoader):
-    "A fastai DataLoader whose batches are read straight from a `CXRCache`"
-    def __init__(self, cache:CXRCache, items:pd.DataFrame, targets:np.ndarray, meta:np.ndarray|None=None, crop:int|None=None,
-                 split_idx:int=0, batch_tfms=None, **kwargs):
-        self.cache, self.items, self.targets, self.meta, self.crop, self.split_idx = cache, items, targets, meta, crop or cache.size, split_idx
-        self.rows = cache.rows_of(items['path'])
-        self.batch_tfms = list(batch_tfms or [])
-        super().__init__(dataset=np.arange(len(items)), after_batch=Pipeline([IntToFloatTensor(), *self.batch_tfms], split_idx=split_idx), **kwargs)
-    def create_item(self, i): return i
-    def create_batch(self, idx):
-        idx = np.asarray(idx); r = self.rows[idx]; order = np.argsort(r)
-        x = np.empty((len(idx), self.cache.size, self.cache.size), np.uint8); x[order] = self.cache.array[r[order]]
-        x = torch.from_numpy(center_crop(x, self.crop) if self.crop < self.cache.size else x)[:, None].contiguous()
-        extra = (torch.from_numpy(self.meta[idx]),) if self.meta is not None else ()
-        return (TensorImageBW(x), *extra, TensorRawTargets(torch.from_numpy(self.targets[idx])))
+class CXRDataLoader(DataLoader):
+    "A fastai `DataLoader` of (image, [meta], raw targets) batches over the rows of one subset of a `CXRData`"
+    def __init__(self,
+                 cxr:CXRData, # the declared data
+                 subset:str='valid', # 'train', 'valid' or 'test'
+                 train:bool|None=None, # augment, shuffle and drop the last partial batch (default: subset == 'train')
+                 rows=None, # row positions to read (default: the subset's, from `cxr.rows`)
+                 seed:int|None=None, # seed of the shuffling (None: fastai's random one)
+                 **kwargs, # passed to fastai's `DataLoader` (bs, num_workers, device, ...)
+                ):
+        train = subset == 'train' if train is None else train
+        self.cxr, self.subset, self.train = cxr, subset, train
+        self.rows = np.asarray(cxr.rows(subset) if rows is None else rows, np.int64)
+        kwargs = dict(shuffle=train, drop_last=train, **kwargs)
+        kwargs.setdefault('after_batch', Pipeline([IntToFloatTensor(), *cxr.batch_tfms], split_idx=0 if train else 1))
+        super().__init__(dataset=range(len(self.rows)), **kwargs)
+        if seed is not None: self.rng = random.Random(seed)
+    @property
+    def items(self) -> pd.DataFrame: return self.cxr.catalog.df.iloc[self.rows]
+    @property
+    def ids(self) -> list: return self.items.path.tolist()
+
+    def create_item(self, i):
+        if self.cxr.cache is not None: return i                  # the whole batch is read at once in `create_batch`
+        try: return i, self.cxr.image(self.rows[i])
+        except Exception as e:       # a file that went bad after the pre-flight scan: say which, skip it, go on
+            warnings.warn(f"skipping unreadable image {self.cxr.catalog.root}/{self.items.path.iloc[i]}: {type(e).__name__}: {e}")
+            raise SkipItemException()
+    def create_batch(self, b):
+        if self.cxr.cache is not None: idx = np.asarray(b, np.int64); x = self.cxr.images(self.rows[idx])
+        else: idx = np.array([i for i, _ in b], np.int64); x = np.stack([a for _, a in b])
+        r = self.rows[idx]
+        meta = self.cxr.meta(r)
+        extra = (torch.from_numpy(meta),) if meta is not None else ()
+        return (TensorImageBW(torch.from_numpy(x)[:, None].contiguous()), *extra, TensorRawTargets(torch.from_numpy(self.cxr.targets[r])))
     def do_batch(self, b): return self.create_batch(b)
     def new(self, **kwargs):
-        kw = dict(cache=self.cache, items=self.items, targets=self.targets, meta=self.meta, crop=self.crop, split_idx=self.split_idx,
-                  batch_tfms=self.batch_tfms, bs=self.bs, shuffle=self.shuffle, drop_last=self.drop_last, device=self.device)
+        "A copy of this loader, with `kwargs` changed (as fastai's `DataLoader.new`)"
+        kw = dict(cxr=self.cxr, subset=self.subset, train=self.train, rows=self.rows, bs=self.bs, shuffle=self.shuffle,
+                  drop_last=self.drop_last, device=self.device, num_workers=self.fake_l.num_workers, pin_memory=self.pin_memory)
+        kw.update({n: o for n in self._methods if not isinstance(o := getattr(self, n), MethodType)})
         return type(self)(**{**kw, **kwargs})
 
+class CXRDataLoaders(DataLoaders):
+    "fastai `DataLoaders` that declare their data: `cxr` is the `CXRData` every later stage reads"
+    def __init__(self,
+                 *loaders, # the train and valid `CXRDataLoader`s
+                 cxr:CXRData, # the declared data
+                 path='.', # fastai's `path`
+                 device=None, # device of the batches
+                ):
+        super().__init__(*loaders, path=path, device=device)
+        self.cxr = cxr
+
 # %% ../nbs/05_data.ipynb #f5de185c
-def _cache_for(cat, rec, cache):
-    "The cache to read (None: decode files): an explicit one, or 'auto' = a complete one of the recipe's presize"
+def resolve_cache(cat:Catalog, # the catalog
+                  rec:Recipe, # the recipe (its `presize` is the cache's size)
+                  cache, # 'auto' (a complete cache of the recipe's presize in `cache_dir`), a path, a `CXRCache`, or None/False
+                 ) -> CXRCache|None:
+    "The cache to read (None: decode the files); a cache of another size is a clear error"
     if cache is None or cache is False: return None
     if isinstance(cache, CXRCache): c = cache
     elif cache == 'auto' or cache is True: c = find_cache(cat, rec.presize)
@@ -171,12 +253,6 @@ def _cache_for(cat, rec, cache):
     if c is None: return None
     if c.size != rec.presize: raise ValueError(f"the cache at {c.path} is {c.size}px, recipe {rec.name} needs {rec.presize}px")
     return c
-
-def _keep_good(c, df, idx):
-    "Drop rows whose file was bad in the cache, warning with the count"
-    bad = c.bad_rows(c.rows_of(df.path.iloc[idx]))
-    if bad.any(): warnings.warn(f"{int(bad.sum())} image(s) were bad files when the cache was built and are left out; see {c.path/'bad.csv'}")
-    return idx[~bad]
 
 # %% ../nbs/05_data.ipynb #b404d41b
 class BadImagesError(RuntimeError):
@@ -205,96 +281,56 @@ def preflight(cat:Catalog, # the catalog
     return Split(sub, split.patients, split.strategy, split.seed, split.fractions, split.name), bad
 
 # %% ../nbs/05_data.ipynb #9f312cb8
-def _norm(n_channels, stats=None):
-    m, s = stats or imagenet_stats
-    if n_channels == 1 and len(m) == 3: m, s = [float(np.mean(m))], [float(np.mean(s))]
-    return Normalize.from_stats(m, s)
-
 def cxr_dataloaders(cat:Catalog, # the catalog
                     split:Split, # a split of it: trains on 'train', validates on 'valid'
                     labels:str|list|None=None, # label set name or list (default: all the catalog's labels)
                     recipe:str='plain', # a key of `RECIPES`
                     size:int|None=None, # input size (default: the recipe's)
+                    large:bool=False, # Baltruschat's '-large' model variant (recorded in the recipe)
                     bs:int=32, # batch size
                     n_channels:int=3, # 1 or 3 input channels
                     meta:bool=False, # add (age, sex, view) as a second input
                     num_workers:int|None=None, # DataLoader workers (default: 0 on CPU, min(8, cpus) on GPU)
-                    device=None, # device of the batches (default: fastai's default device)
-                    seed:int|None=None, # seed of the shuffling
+                    device=None, # device of the batches (default: the `device` setting, else fastai's default device)
+                    seed:int|None=None, # seed of the training shuffle
                     stats:tuple|None=None, # (mean, std) per channel for normalisation (default: ImageNet's; see `CXRModel.norm_stats`)
                     cache='auto', # 'auto' (a complete cache of the recipe's presize in `cache_dir`), a path, a `CXRCache`, or None
                     check:str|None='fast', # pre-flight scan of the used files: 'fast', 'full' or None
                     on_bad:str='raise', # bad files: 'raise' (list them and stop) or 'skip' (leave them out, warn)
-                    **kwargs): # passed to `DataBlock.dataloaders`
-    "fastai `DataLoaders` over a catalog and a split, with raw targets and the recipe's transforms"
+                    eval_rule:str='exclude', # what an uncertain (-1) target counts as when scoring (`EVAL_RULES`)
+                    **kwargs, # passed to both `CXRDataLoader`s (e.g. `pin_memory`, `persistent_workers`)
+                   ) -> CXRDataLoaders:
+    "fastai `DataLoaders` over a catalog and a split, with raw targets, the recipe's transforms and a declared `CXRData`"
     labs = label_set(cat, labels) if labels is not None else list(cat.labels)
-    rec = get_recipe(recipe, size)
-    device = device if device is not None else settings_device()
+    rec = get_recipe(recipe, size, large)
+    if eval_rule not in EVAL_RULES: raise ValueError(f"unknown evaluation rule {eval_rule!r}; choose one of {list(EVAL_RULES)}")
     if empty := [s for s in ('train', 'valid') if not len(split.idxs(s))]:
         raise ValueError(f"the split {split.name!r} has no {' and no '.join(map(repr, empty))} images ({split.counts()}); choose other fractions or another split")
     if cat.root is None: raise ValueError(f"{cat.name} catalog has no root folder: images cannot be read")
+    c = resolve_cache(cat, rec, cache)
+    split, excluded = _preflight(cat, split, c, check, on_bad, num_workers)
     df = cat.df.reset_index(drop=True)
-    enc = MetaEncoder.fit(df.iloc[split.idxs('train')]) if meta else None
-    Y = df[labs].to_numpy(np.float32)                         # per-item work is an array lookup, not pandas
-    M = enc(df) if meta else None
-    blocks = [TransformBlock(type_tfms=[LoadCXR(cat.root, rec.presize, rec.crop)], batch_tfms=[IntToFloatTensor])]
-    getters = [lambda r: r['path']]
-    if meta: blocks.append(TransformBlock(type_tfms=[lambda v: torch.as_tensor(v)])); getters.append(lambda r: M[r.name])
-    blocks.append(RawTargetBlock()); getters.append(lambda r: Y[r.name])
-    dblock = DataBlock(blocks=blocks, getters=getters, n_inp=len(blocks) - 1, splitter=lambda _: (split.idxs('train'), split.idxs('valid')),
-                       batch_tfms=[*rec.train_tfms, *rec.eval_tfms, ToChannels(n_channels), _norm(n_channels, stats)])
-    c = _cache_for(cat, rec, cache)
-    if c is not None:
-        known = pd.read_csv(c.path/'bad.csv') if (c.path/'bad.csv').exists() else None
-        if known is not None: known = known[known.path.isin(set(df.path[split.subset.notna().to_numpy()]))]
-        split, excluded = preflight(cat, split, check, on_bad, bad=known if known is not None else pd.DataFrame(columns=['path', 'problem', 'detail']))
-    else: split, excluded = preflight(cat, split, check, on_bad, n_workers=num_workers)
-    if c is not None:
-        tfms = lambda train: ([*rec.train_tfms] if train else []) + [*rec.eval_tfms, ToChannels(n_channels), _norm(n_channels, stats)]
-        def mk(subset, train):
-            idx = _keep_good(c, df, split.idxs(subset))
-            return CacheDL(c, df.iloc[idx], Y[idx], None if M is None else M[idx], rec.crop, 0 if train else 1, tfms(train),
-                           bs=bs, shuffle=train, drop_last=train, device=device or default_device(), pin_memory=torch.cuda.is_available())
-        dls = DataLoaders(mk('train', True), mk('valid', False))
-    else:
-        if num_workers is None: num_workers = min(8, defaults.cpus) if torch.cuda.is_available() else 0
-        dls = dblock.dataloaders(df, bs=bs, num_workers=num_workers, device=device, seed=seed, **kwargs)
-    dls.labels, dls.hierarchy, dls.catalog, dls.split, dls.recipe, dls.meta_encoder = labs, cat.hierarchy, cat, split, rec, enc
-    dls.cache, dls.targets, dls.meta_array, dls.excluded = c, Y, M, excluded
-    dls.stats = _norm(n_channels, stats)
-    return dls
+    cxr = CXRData(cat, labs, split, rec, n_channels, stats or imagenet_stats, df[labs].to_numpy(np.float32),
+                  MetaEncoder.fit(df.iloc[split.idxs('train')]) if meta else None, eval_rule, c, excluded)
+    device = device if device is not None else settings_device()
+    if num_workers is None: num_workers = min(8, defaults.cpus) if torch.cuda.is_available() else 0
+    kw = dict(bs=bs, num_workers=num_workers, device=device or default_device(), pin_memory=torch.cuda.is_available(), **kwargs)
+    return CXRDataLoaders(CXRDataLoader(cxr, 'train', seed=seed, **kw), CXRDataLoader(cxr, 'valid', **kw), cxr=cxr)
+
+def _preflight(cat, split, c, check, on_bad, num_workers):
+    "The pre-flight: the cache's recorded bad files when reading a cache, else a scan of the files"
+    if c is None: return preflight(cat, split, check, on_bad, n_workers=num_workers)
+    used = set(cat.df.path[split.subset.notna().to_numpy()])
+    known = pd.read_csv(c.path/'bad.csv') if (c.path/'bad.csv').exists() else pd.DataFrame(columns=['path', 'problem', 'detail'])
+    return preflight(cat, split, check, on_bad, bad=known[known.path.isin(used)])
 
 # %% ../nbs/05_data.ipynb #c27eede8
-def subset_dl(dls, # DataLoaders from `cxr_dataloaders`
-              subset:str='test', # subset of `dls.split`
-              **kwargs): # passed to `test_dl`
-    "A DataLoader (with labels) over another subset of the split, e.g. the test images"
-    full = dls.catalog.df.reset_index(drop=True)
-    idx = dls.split.idxs(subset)
-    if not len(idx): raise ValueError(f"the split has no {subset!r} images")
-    if getattr(dls, 'cache', None) is not None:
-        idx = _keep_good(dls.cache, full, idx)
-        return dls.valid.new(items=full.iloc[idx], targets=dls.targets[idx], meta=None if dls.meta_array is None else dls.meta_array[idx], shuffle=False, drop_last=False)
-    return dls.test_dl(full.iloc[idx], with_labels=True, **kwargs)
-
-# %% ../nbs/05_data.ipynb #0d2d7689
-def make_template(images:list, # 2-D uint8 images of well-framed chests
-                  size:int=128, # template side
-                 ) -> np.ndarray:
-    "A chest template: the mean of the images, each resized to `size` x `size`"
-    return np.mean([cv2.resize(a, (size, size), interpolation=cv2.INTER_AREA) for a in images], 0).astype(np.uint8)
-
-def template_crop(a:np.ndarray, # 2-D uint8 image
-                  template:np.ndarray, # square chest template
-                  scales=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0), # template side as a fraction of the image's shorter side
-                 ) -> tuple:
-    "(cropped image, (top, left, side), score) of the best-matching square window"
-    best = (-2, None)
-    for s in scales:
-        side = int(min(a.shape)*s)
-        if side < 8: continue
-        r = cv2.matchTemplate(a, cv2.resize(template, (side, side), interpolation=cv2.INTER_AREA), cv2.TM_CCOEFF_NORMED)
-        _, score, _, (x, y) = cv2.minMaxLoc(r)
-        if score > best[0]: best = (score, (y, x, side))
-    score, (t, l, side) = best
-    return a[t:t+side, l:l+side], (t, l, side), float(score)
+def subset_dl(dls:CXRDataLoaders, # DataLoaders from `cxr_dataloaders`
+              subset:str='test', # a subset of the split
+              **kwargs, # passed to `CXRDataLoader` (e.g. `bs`)
+             ) -> CXRDataLoader:
+    "An unshuffled DataLoader with targets over one subset of the split, e.g. the test images"
+    cxr = cxr_data(dls)
+    if not len(cxr.rows(subset)): raise ValueError(f"the split has no {subset!r} images ({cxr.split.counts()})")
+    kw = dict(bs=dls.valid.bs, device=dls.device, num_workers=dls.valid.fake_l.num_workers, pin_memory=dls.valid.pin_memory)
+    return CXRDataLoader(cxr, subset, train=False, **{**kw, **kwargs})
