@@ -1,4 +1,4 @@
-"""Pham et al.'s conditional training (after Chen et al.): learn each child label given its parent, then fine-tune the last layer on all data, and chain the conditional outputs at inference so a child never exceeds its parent.
+"""Pham et al.'s conditional training (after Chen et al.): learn each child label given its parent, then fine-tune the last layer on all data (the loss applies the mask: `08_losses`), and chain the conditional outputs at inference so a child never exceeds its parent.
 
 Docs: https://cxr-fast.github.io/cxr_fast/hierarchy.html.md"""
 
@@ -7,13 +7,10 @@ Docs: https://cxr-fast.github.io/cxr_fast/hierarchy.html.md"""
 # %% ../nbs/07_hierarchy.ipynb #1ef17180
 from __future__ import annotations
 import torch, torch.nn as nn
-from fastai.callback.core import Callback
-from fastai.learner import Learner
-from fastcore.basics import store_attr, patch
 
 # %% auto #0
-__all__ = ['parent_index', 'topo_order', 'ancestors_positive', 'conditional_targets', 'ConditionalTraining', 'last_linear',
-           'freeze_but_last', 'bayes_chain']
+__all__ = ['parent_index', 'topo_order', 'ancestors_positive', 'conditional_targets', 'last_linear', 'freeze_but_last',
+           'bayes_chain']
 
 # %% ../nbs/07_hierarchy.ipynb #43d530df
 def parent_index(labels:list, # label names in target order
@@ -22,7 +19,8 @@ def parent_index(labels:list, # label names in target order
     "Index of each label's parent in `labels` (None for roots); edges naming labels outside the set are dropped"
     return [labels.index(hierarchy[l]) if hierarchy.get(l) in labels else None for l in labels]
 
-def topo_order(parents:list) -> list:
+def topo_order(parents:list, # parent index per label (None for roots)
+              ) -> list:
     "Label indices ordered so that every parent comes before its children (error on a cycle)"
     order, seen = [], set()
     def visit(i, path=()):
@@ -47,49 +45,25 @@ def ancestors_positive(targets:torch.Tensor, # (bs, n) resolved targets (NaN = i
 
 def conditional_targets(targets:torch.Tensor, # (bs, n) resolved targets
                         parents:list, # parent index per label
+                        threshold:float=0.5, # a target >= threshold is positive
                        ) -> torch.Tensor:
     "Targets with a child entry set to NaN (ignored) unless all its ancestors are positive"
-    return torch.where(ancestors_positive(targets, parents), targets, torch.full_like(targets, float('nan')))
-
-# %% ../nbs/07_hierarchy.ipynb #ec5f0880
-class ConditionalTraining(Callback):
-    "Stage 1 of conditional training: mask each child's loss where its ancestors are not positive"
-    order = 2   # after `UncertaintyPolicy` (order 1) has resolved the targets
-    def __init__(self,
-                 labels:list, # label names in target order
-                 hierarchy:dict, # child -> parent
-                 threshold:float=0.5): # resolved target >= threshold is positive
-        store_attr(); self.parents = parent_index(labels, hierarchy)
-    def before_batch(self):
-        self.learn.yb = tuple(conditional_targets(y.float(), self.parents) for y in self.yb)
+    return torch.where(ancestors_positive(targets, parents, threshold), targets, torch.full_like(targets, float('nan')))
 
 # %% ../nbs/07_hierarchy.ipynb #85cb5e3d
-def last_linear(model:nn.Module) -> nn.Module:
+def last_linear(model:nn.Module, # the network
+               ) -> nn.Module:
     "The model's final fully connected layer (the last `nn.Linear` in module order)"
     lins = [m for m in model.modules() if isinstance(m, nn.Linear)]
     if not lins: raise ValueError(f"{type(model).__name__} has no nn.Linear layer to keep trainable")
     return lins[-1]
 
-def freeze_but_last(model:nn.Module) -> nn.Module:
+def freeze_but_last(model:nn.Module, # the network
+                   ) -> nn.Module:
     "Freeze every parameter except those of the final fully connected layer"
     for p in model.parameters(): p.requires_grad_(False)
     for p in last_linear(model).parameters(): p.requires_grad_(True)
     return model
-
-# %% ../nbs/07_hierarchy.ipynb #84185614
-@patch
-def conditional(self:Learner, labels:list|None=None, hierarchy:dict|None=None):
-    "Stage 1: add `ConditionalTraining` (labels default to the DataLoaders', hierarchy to their catalog's)"
-    labels = labels or self.dls.labels
-    return self.add_cb(ConditionalTraining(labels, hierarchy if hierarchy is not None else self.dls.hierarchy))
-
-@patch
-def ct_stage2(self:Learner):
-    "Stage 2: drop the conditional mask and freeze all but the final fully connected layer"
-    for cb in [c for c in self.cbs if isinstance(c, ConditionalTraining)]: self.remove_cb(cb)
-    freeze_but_last(self.model)
-    self.create_opt()      # the optimiser now holds only trainable parameters' state
-    return self
 
 # %% ../nbs/07_hierarchy.ipynb #072275af
 def bayes_chain(probs, # (n, L) conditional probabilities (tensor or array)

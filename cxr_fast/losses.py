@@ -1,4 +1,4 @@
-"""Masked, class-averaged binary cross-entropy from logits — plain, with per-label positive weights (Liz et al.) and with per-batch dynamic weights (Fisher 2025) — as functions and as fastai loss classes.
+"""Masked, class-averaged binary cross-entropy from logits — plain, with per-label positive weights (Liz et al.) and with per-batch dynamic weights (Fisher 2025) — as functions and as fastai loss classes, and `CXRLoss`, where raw targets meet the uncertainty policy and the conditional-training mask.
 
 Docs: https://cxr-fast.github.io/cxr_fast/losses.html.md"""
 
@@ -11,7 +11,7 @@ from torch import Tensor
 from fastcore.basics import store_attr
 
 # %% auto #0
-__all__ = ['masked_bce', 'MaskedBCE', 'pos_weights', 'WeightedBCE', 'dynamic_weights', 'DynamicWeightedBCE']
+__all__ = ['masked_bce', 'MaskedBCE', 'pos_weights', 'WeightedBCE', 'dynamic_weights', 'DynamicWeightedBCE', 'CXRLoss']
 
 # %% ../nbs/08_losses.ipynb #1cec6463
 def _plain(x): return x.as_subclass(Tensor) if isinstance(x, Tensor) and type(x) is not Tensor else x
@@ -153,3 +153,69 @@ class DynamicWeightedBCE(MaskedBCE):
         pw, w = dynamic_weights(_plain(targ).to(inp.device), self.smoothing)
         return masked_bce(inp, targ, pos_weight=pw, weight=w, reduction=self.reduction)
     def __repr__(self): return f"DynamicWeightedBCE(smoothing={self.smoothing}, reduction={self.reduction!r}, thresh={self.thresh})"
+
+# %% ../nbs/08_losses.ipynb #07aa8e7d
+from .policies import PolicyMap, apply_policy
+from .hierarchy import conditional_targets
+
+class CXRLoss:
+    "fastai loss of raw targets: the uncertainty policy, then the conditional-training mask, then a masked BCE from logits"
+    def __init__(self,
+                 policy:PolicyMap, # resolves the raw targets (one policy per label, and the blank rule)
+                 base=None, # loss of resolved targets (default: `MaskedBCE()`)
+                 parents:list|None=None, # parent index per label: stage 1 of conditional training (None: no mask)
+                 threshold:float=0.5, # a resolved parent target >= threshold counts as positive for the mask
+                ):
+        self.policy, self.base, self.parents, self.threshold = policy, base if base is not None else MaskedBCE(), parents, threshold
+    def targets(self,
+                raw:Tensor, # (bs, n_labels) raw targets (1, 0, -1, NaN)
+                smooth:bool|None=None, # LSR draws (default: while gradients are computed, i.e. in training)
+               ) -> Tensor:
+        "The training targets of `raw`: in [0, 1], NaN where an entry is left out"
+        t = apply_policy(_plain(torch.as_tensor(raw)), self.policy, smooth=torch.is_grad_enabled() if smooth is None else smooth)
+        return conditional_targets(t, self.parents, self.threshold) if self.parents is not None else t
+    def __call__(self, inp:Tensor, targ:Tensor, **kwargs) -> Tensor: return self.base(inp, self.targets(targ), **kwargs)
+    def activation(self, x:Tensor) -> Tensor: return self.base.activation(x)
+    def decodes(self, x:Tensor) -> Tensor: return self.base.decodes(x)
+    @property
+    def reduction(self) -> str: return self.base.reduction
+    @reduction.setter
+    def reduction(self, v): self.base.reduction = v   # fastai's get_preds(with_loss=True) sets 'none' and restores it
+    def __repr__(self): return f"CXRLoss({self.policy}, base={self.base!r}, conditional={self.parents is not None})"
+
+# %% ../nbs/08_losses.ipynb #32b8fc02
+from fastai.learner import Learner
+from fastcore.basics import patch
+from .hierarchy import parent_index, freeze_but_last
+
+def _cxr_loss(learn):
+    if not isinstance(learn.loss_func, CXRLoss): raise TypeError(f"the learner's loss is {type(learn.loss_func).__name__}, not a CXRLoss of raw targets")
+    return learn.loss_func
+
+@patch
+def with_policy(self:Learner,
+                policy:str|dict='U-Ones', # one policy for all labels, or label -> policy
+                **kwargs, # passed to `PolicyMap` (default, blank, lsr)
+               ) -> Learner:
+    "Resolve the raw targets with `policy` in the learner's `CXRLoss`"
+    lf = _cxr_loss(self)
+    lf.policy = PolicyMap(lf.policy.labels, policy, **kwargs)
+    return self
+
+@patch
+def conditional(self:Learner,
+                hierarchy:dict, # child -> parent, e.g. `cxr_data(learn).hierarchy`
+                threshold:float=0.5, # a resolved parent target >= threshold counts as positive
+               ) -> Learner:
+    "Stage 1 of conditional training: the loss masks each child where its ancestors are not positive"
+    lf = _cxr_loss(self)
+    lf.parents, lf.threshold = parent_index(lf.policy.labels, hierarchy), threshold
+    return self
+
+@patch
+def ct_stage2(self:Learner) -> Learner:
+    "Stage 2: drop the conditional mask and freeze all but the final fully connected layer"
+    _cxr_loss(self).parents = None
+    freeze_but_last(self.model)
+    self.create_opt()      # the optimiser now holds only trainable parameters' state
+    return self

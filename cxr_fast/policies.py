@@ -1,4 +1,4 @@
-"""Turning CheXpert's raw labels (1, 0, -1 uncertain, blank) into training targets: U-Ignore, U-Zeros, U-Ones and their label-smoothed variants, per label, in one callback.
+"""Turning CheXpert's raw labels (1, 0, -1 uncertain, blank) into training targets: U-Ignore, U-Zeros, U-Ones and their label-smoothed variants, per label; the loss applies them (`08_losses`), the batch stays raw.
 
 Docs: https://cxr-fast.github.io/cxr_fast/policies.html.md"""
 
@@ -8,11 +8,9 @@ Docs: https://cxr-fast.github.io/cxr_fast/policies.html.md"""
 from __future__ import annotations
 from dataclasses import dataclass
 import torch
-from fastai.callback.core import Callback
-from fastcore.basics import store_attr
 
 # %% auto #0
-__all__ = ['POLICIES', 'Policy', 'get_policy', 'PolicyMap', 'apply_policy', 'UncertaintyPolicy']
+__all__ = ['POLICIES', 'Policy', 'get_policy', 'PolicyMap', 'apply_policy']
 
 # %% ../nbs/06_policies.ipynb #4b65678c
 @dataclass(frozen=True)
@@ -49,7 +47,8 @@ class PolicyMap:
                  policy:str|dict='U-Ones', # one policy for all labels, or label -> policy
                  default:str='U-Ones', # policy of labels a dict does not name
                  blank:str='zeros', # blank becomes 0 ('zeros') or is ignored ('ignore')
-                 lsr:tuple|None=None): # smoothing interval override for LSR policies
+                 lsr:tuple|None=None, # smoothing interval override for LSR policies
+                ):
         if blank not in ('zeros', 'ignore'): raise ValueError(f"blank must be 'zeros' or 'ignore', got {blank!r}")
         per = policy if isinstance(policy, dict) else {}
         if unknown := [l for l in per if l not in labels]: raise KeyError(f"policy names label(s) {unknown} not in the label set {labels}")
@@ -78,22 +77,3 @@ def apply_policy(raw:torch.Tensor, # (bs, n_labels) raw values: 1, 0, -1, NaN (b
     if smooth and has.any(): fill = torch.where(has, lo + (hi - lo)*torch.rand_like(raw), fill)
     out = torch.where(unc, fill, raw)
     return torch.where(raw.isnan(), torch.zeros_like(raw) if pm.blank == 'zeros' else raw, out)
-
-# %% ../nbs/06_policies.ipynb #9987e389
-class UncertaintyPolicy(Callback):
-    "Resolve raw targets (1/0/-1/blank) with a `PolicyMap` before the loss"
-    order = 1
-    def __init__(self, pm:PolicyMap): store_attr()
-    def before_batch(self):
-        self.learn.yb = tuple(apply_policy(y, self.pm, smooth=self.training) for y in self.yb)
-
-# %% ../nbs/06_policies.ipynb #96fe1c72
-from fastai.learner import Learner
-from fastcore.basics import patch
-
-@patch
-def with_policy(self:Learner, policy:str|dict='U-Ones', labels:list|None=None, **kwargs):
-    "Add an `UncertaintyPolicy` for `labels` (default: the DataLoaders' `labels`)"
-    labels = labels or getattr(self.dls, 'labels', None)
-    if labels is None: raise ValueError("pass labels=...: these DataLoaders carry no label names")
-    return self.add_cb(UncertaintyPolicy(PolicyMap(labels, policy, **kwargs)))
