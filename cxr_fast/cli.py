@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse, json, sys, inspect
 from pathlib import Path
 import pandas as pd
-from .config import DATASETS, catalog_dir
-from .catalog import load_catalog, select, summary, CatalogError, LOADERS
+from .config import DATASETS
+from .catalog import load_catalog, select, CatalogError, LOADERS
 
 # %% auto #0
 __all__ = ['BENCHMARKS', 'COMMANDS', 'cmd_catalog', 'format_summary', 'cmd_check', 'cmd_synth', 'cmd_cache', 'cmd_demo',
@@ -25,7 +25,8 @@ def _loader_kwargs(a) -> dict:
     if bad := ['--' + k.replace('_', '-') for k in kw if k not in accepted]: raise ValueError(f"option(s) {bad} do not apply to {a.dataset}")
     return kw
 
-def cmd_catalog(a) -> int:
+def cmd_catalog(a:argparse.Namespace, # the parsed options of `cxr-fast catalog`
+               ) -> int:
     "Print the catalog summary of a dataset"
     cat = load_catalog(a.dataset, a.root, **_loader_kwargs(a))
     if a.projection or a.labels: cat = select(cat, a.labels, views=a.projection, drop_unlabelled=bool(a.labels))
@@ -35,7 +36,8 @@ def cmd_catalog(a) -> int:
     return 0
 
 # %% ../nbs/90_cli.ipynb #fe1a3c64
-def format_summary(s:dict) -> str:
+def format_summary(s:dict, # a catalog summary (`Catalog.summary()`)
+                  ) -> str:
     "A readable text version of a catalog summary"
     lab = pd.DataFrame(s['labels']).T
     lines = [f"{s['dataset']}: {s['rows']:,} images, {s['patients']:,} patients, {s['excluded']} rows excluded",
@@ -44,7 +46,8 @@ def format_summary(s:dict) -> str:
     return '\n'.join(lines)
 
 # %% ../nbs/90_cli.ipynb #faae1ea6
-def cmd_check(a) -> int:
+def cmd_check(a:argparse.Namespace, # the parsed options of `cxr-fast check`
+             ) -> int:
     "Scan the images of a dataset; exit code 1 when any is bad"
     from cxr_fast.images import check_catalog
     cat = load_catalog(a.dataset, a.root, **_loader_kwargs(a))
@@ -57,7 +60,8 @@ def cmd_check(a) -> int:
     return int(len(bad) > 0)
 
 # %% ../nbs/90_cli.ipynb #7956ca42
-def cmd_synth(a) -> int:
+def cmd_synth(a:argparse.Namespace, # the parsed options of `cxr-fast synth`
+             ) -> int:
     "Write a synthetic dataset"
     from cxr_fast.synth import synth
     root = synth(a.dataset, Path(a.out), n=a.n, size=a.size, seed=a.seed)
@@ -65,7 +69,8 @@ def cmd_synth(a) -> int:
     return 0
 
 # %% ../nbs/90_cli.ipynb #2129ac27
-def cmd_cache(a) -> int:
+def cmd_cache(a:argparse.Namespace, # the parsed options of `cxr-fast cache`
+             ) -> int:
     "Build (or resume, or verify) the preprocessed cache of a dataset"
     from cxr_fast.cache import build_cache, open_cache
     cat = load_catalog(a.dataset, a.root, **_loader_kwargs(a))
@@ -76,36 +81,43 @@ def cmd_cache(a) -> int:
     return 0
 
 # %% ../nbs/90_cli.ipynb #1e7316ad
-def cmd_demo(a) -> int:
+def cmd_demo(a:argparse.Namespace, # the parsed options of `cxr-fast demo`
+            ) -> int:
     "Run the demo experiment with papermill through the runner"
     from cxr_fast.runner import experiment_path, run_one
-    out = Path(a.out).resolve()
+    out = Path(a.out).expanduser().absolute()
     row = run_one(experiment_path('demo'), out, dict(epochs=a.epochs, n=a.n))
     if row['status'] != 'ok': raise RuntimeError(f"demo failed: {row['error']} (see {row['notebook']})")
     print(f"demo done in {row['seconds']} s, mean AUC {row.get('mean_auc', float('nan')):.3f}: {out/'results.csv'}, {out/'demo.png'}, executed notebook {out/'demo.ipynb'}")
     return 0
 
 # %% ../nbs/90_cli.ipynb #97a485eb
-def cmd_run(a) -> int:
+def cmd_run(a:argparse.Namespace, # the parsed options of `cxr-fast run`
+           ) -> int:
     "Run an experiment (or a grid of them) with papermill"
-    from cxr_fast.runner import run_grid, read_grid, _value
-    params = {k: _value(v) for k, v in (a.param or [])}
+    from cxr_fast.runner import run_grid, read_grid, param_value
+    params = {k: param_value(v) for k, v in (a.param or [])}
     grid = read_grid(a.grid) if a.grid else [{}]
-    t = run_grid(a.experiment, grid, Path(a.out), params, timeout=a.timeout, progress=sys.stdout.isatty())
+    out = Path(a.out).expanduser().absolute()
+    t = run_grid(a.experiment, grid, out, params, timeout=a.timeout, progress=sys.stdout.isatty())
     cols = [c for c in ['run', 'status', 'seconds', 'mean_auc', 'error'] if c in t]
-    print(t[cols].to_string(index=False)); print(f"results: {Path(a.out)/'runs.csv'}")
+    print(t[cols].to_string(index=False)); print(f"results: {out/'runs.csv'}")
     return int((t.status != 'ok').any())
 
 # %% ../nbs/90_cli.ipynb #0307c781
 BENCHMARKS = ('data', 'catalog')
 
 def benchmarks_dir() -> Path:
-    "The benchmark scripts of the repository checkout"
-    p = catalog_dir().parent/'tests'/'benchmarks'
-    if not p.exists(): raise FileNotFoundError(f"no benchmark scripts at {p}: run from a clone of the cxr_fast repository")
-    return p
+    "Dev only: `tests/benchmarks/` of a repository checkout (the working directory's, else an editable install's source)"
+    import cxr_fast
+    here = Path.cwd().resolve()
+    for d in [here, *here.parents, Path(cxr_fast.__file__).resolve().parents[1]]:
+        if (d/'tests'/'benchmarks'/'bench_data.py').is_file(): return d/'tests'/'benchmarks'
+    raise FileNotFoundError("the benchmark scripts are not part of the installed package: run `cxr-fast bench` inside a "
+                            "clone of the cxr_fast repository (they live in its tests/benchmarks/)")
 
-def cmd_bench(a) -> int:
+def cmd_bench(a:argparse.Namespace, # the parsed options of `cxr-fast bench`
+             ) -> int:
     "Run a benchmark script; its exit code is ours"
     import subprocess
     return subprocess.call([sys.executable, str(benchmarks_dir()/f'bench_{a.what}.py'), *a.args])

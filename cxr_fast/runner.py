@@ -10,25 +10,27 @@ import itertools, json, os, subprocess, sys, time
 from pathlib import Path
 import pandas as pd, yaml
 from concurrent.futures import ThreadPoolExecutor
-from .config import catalog_dir
+from .config import experiments_dir
 
 # %% auto #0
-__all__ = ['experiment_path', 'read_grid', 'run_name', 'headline', 'run_one', 'visible_gpus', 'run_grid', 'plot_runs']
+__all__ = ['RESULT_FILES', 'experiment_path', 'param_value', 'read_grid', 'run_name', 'headline', 'run_one', 'visible_gpus',
+           'run_grid', 'plot_runs']
 
 # %% ../nbs/15_runner.ipynb #44b1f9e6
-def experiment_path(name:str, # an experiment name ('demo', 'pham2020_chexpert', ...) or a notebook path
+def experiment_path(name:str|Path, # an experiment shipped with the package ('demo', 'pham2020_chexpert', ...) or a notebook path
                    ) -> Path:
-    "The experiment notebook `name` (a clear error lists the known ones)"
-    p = Path(name)
-    if p.suffix == '.ipynb' and p.exists(): return p.resolve()
-    d = catalog_dir().parent/'nbs'/'experiments'
-    if (d/f'{name}.ipynb').exists(): return (d/f'{name}.ipynb').resolve()
-    known = sorted(q.stem for q in d.glob('*.ipynb')) if d.exists() else []
+    "The experiment notebook `name`: a notebook file, else the package's experiment of that name (a clear error lists them)"
+    p = Path(name).expanduser()
+    if p.suffix == '.ipynb' and p.is_file(): return p.resolve()
+    d = experiments_dir()
+    if (d/f'{name}.ipynb').is_file(): return (d/f'{name}.ipynb').resolve()
+    known = sorted(q.stem for q in d.glob('*.ipynb'))
     raise FileNotFoundError(f"no experiment {name!r}; known: {known} (or pass a notebook path)")
 
 # %% ../nbs/15_runner.ipynb #3dae2ef3
-def _value(v):
-    "CSV cells arrive as strings: read numbers, booleans and None back"
+def param_value(v, # a parameter value; a string (a CSV cell, a `-p NAME VALUE` option) is parsed
+               ):
+    "Parameter values arrive as strings from CSV grids and the command line: read numbers, booleans and None back"
     if not isinstance(v, str): return v
     for f in (int, float):
         try: return f(v)
@@ -40,7 +42,7 @@ def read_grid(path:Path|str, # a .csv, .yaml or .yml grid file
              ) -> list:
     "Parameter sets from a grid file"
     path = Path(path)
-    if path.suffix == '.csv': return [{k: _value(v) for k, v in r.items() if not pd.isna(v)} for r in pd.read_csv(path, dtype=str).to_dict('records')]
+    if path.suffix == '.csv': return [{k: param_value(v) for k, v in r.items() if not pd.isna(v)} for r in pd.read_csv(path, dtype=str).to_dict('records')]
     g = yaml.safe_load(path.read_text())
     if isinstance(g, list): return g
     if isinstance(g, dict):
@@ -49,12 +51,16 @@ def read_grid(path:Path|str, # a .csv, .yaml or .yml grid file
     raise ValueError(f"{path}: a grid is a CSV, a YAML list of parameter sets, or a YAML dict of lists")
 
 # %% ../nbs/15_runner.ipynb #023cf49a
-def run_name(params:dict) -> str:
+def run_name(params:dict, # the run's parameters
+            ) -> str:
     "A folder name from the parameters that vary, e.g. `arch=resnet18_seed=1`"
     s = '_'.join(f"{k}={v}" for k, v in params.items() if k not in ('out_dir', 'root'))
     return ''.join(c if c.isalnum() or c in '=_.-' else '-' for c in s)[:120] or 'run'
 
-def headline(out_dir:Path) -> dict:
+RESULT_FILES = ('results.csv', 'summary.json')
+
+def headline(out_dir:Path, # a run's folder
+            ) -> dict:
     "Headline numbers a run left in its folder: mean AUC of `results.csv`, and `summary.json`'s numbers"
     out = {}
     if (out_dir/'results.csv').exists():
@@ -71,18 +77,27 @@ def run_one(nb:Path, # experiment notebook
             timeout:float|None=None, # seconds before the run is stopped
            ) -> dict:
     "Execute `nb` with `params` into `out_dir`; never raises for a failing notebook: the row says what happened"
+    out_dir = Path(out_dir).expanduser().absolute()      # the caller's working directory, not the notebook's
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir/'params.yaml').write_text(yaml.safe_dump({**params, 'out_dir': str(out_dir)}))
     env = {**os.environ, **({'CUDA_VISIBLE_DEVICES': str(gpu)} if gpu is not None else {})}
     cmd = [sys.executable, '-m', 'papermill', str(nb), str(out_dir/nb.name), '-f', str(out_dir/'params.yaml'),
-           '--cwd', str(nb.parent), '-k', 'python3', '--no-progress-bar', '--log-level', 'ERROR']
+           '--cwd', str(Path.cwd()), '-k', 'python3', '--no-progress-bar', '--log-level', 'ERROR']
     t = time.time()
     try: r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout); rc, err = r.returncode, r.stderr
     except subprocess.TimeoutExpired: rc, err = -1, f'timed out after {timeout} s'
-    row = dict(run=out_dir.name, **params, status='ok' if rc == 0 else 'failed', error=None if rc == 0 else _error_line(err),
-               seconds=round(time.time() - t, 1), notebook=str(out_dir/nb.name), gpu=gpu)
     if rc != 0: (out_dir/'error.txt').write_text(err)
+    status, error = _outcome(rc, err, out_dir)
+    row = dict(run=out_dir.name, **params, status=status, error=error, seconds=round(time.time() - t, 1),
+               notebook=str(out_dir/nb.name), gpu=gpu)
     return {**row, **headline(out_dir)}
+
+def _outcome(rc:int, err:str, out_dir:Path) -> tuple:
+    "(status, error) of a run: `failed`, `no results` (it ran but wrote none of `RESULT_FILES`) or `ok`"
+    if rc != 0: return 'failed', _error_line(err)
+    if not any((out_dir/f).exists() for f in RESULT_FILES):
+        return 'no results', f"the notebook ran but wrote none of {list(RESULT_FILES)} into {out_dir}"
+    return 'ok', None
 
 def _error_line(err:str) -> str:
     "The most telling line of a papermill failure (the exception), or the last line"
@@ -107,7 +122,7 @@ def run_grid(experiment:str, # experiment name or notebook path
              progress:bool=True, # progress bar over runs
             ) -> pd.DataFrame:
     "Run every parameter set, write `runs.csv` and `runs.png` to `out`, return the table"
-    nb, out = experiment_path(experiment), Path(out)
+    nb, out = experiment_path(experiment), Path(out).expanduser().absolute()
     sets = [{**(params or {}), **g} for g in (grid or [{}])]
     gpus = visible_gpus() if gpus is None else gpus
     jobs = [(out/f'{i:03d}_{run_name(p)}', p) for i, p in enumerate(sets)]
@@ -125,14 +140,16 @@ def run_grid(experiment:str, # experiment name or notebook path
     return table
 
 # %% ../nbs/15_runner.ipynb #507df8a3
-def plot_runs(table:pd.DataFrame, metric:str='mean_auc'):
-    "Bar chart of a headline metric per run; failed runs marked"
+def plot_runs(table:pd.DataFrame, # the runs table of `run_grid`
+              metric:str='mean_auc', # the headline column to plot
+             ):
+    "Bar chart of a headline metric per run; runs that are not `ok` marked with their status"
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(max(4, 0.6*len(table) + 2), 3))
     vals = table[metric] if metric in table else pd.Series([float('nan')]*len(table))
     ax.bar(range(len(table)), vals.fillna(0), color=['tab:red' if s != 'ok' else 'tab:blue' for s in table.status])
     for i, s in enumerate(table.status):
-        if s != 'ok': ax.text(i, 0.02, 'failed', rotation=90, ha='center', va='bottom', color='tab:red')
-    ax.set(xticks=range(len(table)), ylabel=metric, title=f'{len(table)} runs, {(table.status != "ok").sum()} failed')
+        if s != 'ok': ax.text(i, 0.02, s, rotation=90, ha='center', va='bottom', color='tab:red')
+    ax.set(xticks=range(len(table)), ylabel=metric, title=f'{len(table)} runs, {(table.status != "ok").sum()} not ok')
     ax.set_xticklabels(table.run, rotation=45, ha='right', fontsize=7); fig.tight_layout()
     return fig
