@@ -1,4 +1,4 @@
-"""One tidy frame per dataset, read from the metadata files exactly as NIH ChestX-ray14, CheXpert and PadChest distribute them.
+"""The contract every dataset is read into — one tidy frame per dataset — and the dataset-independent tools around it: catalog files, checked metadata reading, label sets, selection, grouping and the summary.
 
 Docs: https://cxr-fast.github.io/cxr_fast/catalog.html.md"""
 
@@ -6,20 +6,17 @@ Docs: https://cxr-fast.github.io/cxr_fast/catalog.html.md"""
 
 # %% ../nbs/01_catalog.ipynb #bca455cd
 from __future__ import annotations
-import re, glob, os, copy, functools
+import copy, functools
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, pandas as pd, yaml
 from fastcore.basics import patch
-from .config import catalog_dir, dataset_root, DATASETS
+from .config import catalog_dir
 
 # %% auto #0
-__all__ = ['BASE_COLS', 'RAW_VALUES', 'PADCHEST_ROOTS', 'PADCHEST_EXTRA', 'LOADERS', 'read_yaml', 'load_spec', 'CatalogError',
-           'find_file', 'read_table', 'row_refs', 'map_values', 'Catalog', 'tidy_frame', 'check_raw_values',
-           'check_vocab', 'multi_hot', 'check_paths', 'split_findings', 'nih_age', 'resolve_layout', 'read_split_lists',
-           'load_nih', 'parse_paths', 'chexpert_view', 'load_chexpert', 'parse_label_lists', 'parse_term_tree',
-           'top_groups', 'padchest_terms', 'shared_data', 'padchest_age', 'load_padchest', 'load_catalog', 'label_set',
-           'select', 'min_count', 'combine_labels', 'group_labels', 'padchest_general', 'harmonise',
+__all__ = ['BASE_COLS', 'RAW_VALUES', 'read_yaml', 'load_spec', 'CatalogError', 'find_file', 'read_table', 'row_refs',
+           'map_values', 'Catalog', 'tidy_frame', 'check_raw_values', 'arrow_strings', 'check_vocab', 'multi_hot',
+           'check_paths', 'read_split_lists', 'label_set', 'select', 'min_count', 'combine_labels', 'group_labels',
            'hierarchy_violations', 'label_counts', 'patient_overlap', 'plot_label_stats', 'xrv_table']
 
 # %% ../nbs/01_catalog.ipynb #e792e79b
@@ -27,7 +24,8 @@ __all__ = ['BASE_COLS', 'RAW_VALUES', 'PADCHEST_ROOTS', 'PADCHEST_EXTRA', 'LOADE
 def _read_yaml(path:str, mtime:float):
     return yaml.load(Path(path).read_text(), Loader=getattr(yaml, 'CSafeLoader', yaml.SafeLoader))
 
-def read_yaml(path:Path|str) -> dict:
+def read_yaml(path:Path|str, # a YAML file (a catalog file, `harmonised.yaml`, `padchest_terms.yaml`, ...)
+             ) -> dict:
     "A catalog YAML file, parsed once per modification (libyaml when available); a fresh copy each call"
     p = Path(path)
     return copy.deepcopy(_read_yaml(str(p), p.stat().st_mtime))
@@ -62,15 +60,14 @@ def find_file(root:Path|None, # folder to look in
 # %% ../nbs/01_catalog.ipynb #b423f912
 def read_table(path:Path, # a `.csv` or `.csv.gz` file
                columns:dict, # role -> column name; every named column must be present
-               **kwargs, # `dtype={column: str}` keeps those columns as text (ids with leading zeros, mixed ids)
+               dtype:dict|None=None, # `{column: str}` keeps those columns as text (ids with leading zeros, mixed ids)
               ) -> pd.DataFrame:
     "Read only the catalog's `columns` of `path` (pyarrow's CSV reader), with a clear error naming missing ones"
     import pyarrow as pa, pyarrow.csv as pcsv
     header = pd.read_csv(path, nrows=0).columns
     if missing := [c for c in columns.values() if c not in header]:
         raise CatalogError(f"{path}: missing column(s) {missing}; the file has {list(header)}")
-    strings = [c for c, t in (kwargs.pop('dtype', None) or {}).items() if t is str]
-    if kwargs: raise TypeError(f"read_table: unexpected arguments {list(kwargs)}")
+    strings = [c for c, t in (dtype or {}).items() if t is str]
     t = pcsv.read_csv(path, parse_options=pcsv.ParseOptions(newlines_in_values=True),     # PadChest reports span lines
                       convert_options=pcsv.ConvertOptions(include_columns=list(dict.fromkeys(columns.values())),
                                                           column_types={c: pa.string() for c in strings}, strings_can_be_null=True))
@@ -150,15 +147,19 @@ def check_raw_values(df:pd.DataFrame, # frame with label columns
         raise CatalogError(f"{path}: label values must be 1, 0, -1 or blank; found {float(v[r[0], c[0]])} in column {labels[c[0]]!r} at {row_refs(df, bad.any(1), key)}")
 
 # %% ../nbs/01_catalog.ipynb #a85be474
-def _arrow(s:pd.Series):
-    "A pandas string column as a pyarrow string array (blanks as nulls)"
+def arrow_strings(s:pd.Series, # a text column (blanks allowed)
+                 ):
+    "A pandas string column as a pyarrow string array (blanks as nulls), for pyarrow's string kernels"
     import pyarrow as pa
     try: return pa.chunked_array(pa.array(s.array)).cast(pa.string())            # zero-copy for arrow-backed strings
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError): return pa.chunked_array([pa.array(s.to_numpy(object), pa.string(), from_pandas=True)])
 
 def check_vocab(items:pd.Series, # one label per entry, index = image row
                 vocab:list, # known labels
-                path=None, df=None, key=None):
+                path=None, # file the labels came from, for errors
+                df:pd.DataFrame|None=None, # the table, to name rows
+                key:str|None=None, # identifying column in `df` for errors
+               ):
     "Error naming the rows whose labels are outside `vocab`"
     unknown = ~items.isin(vocab)
     if unknown.any():
@@ -168,7 +169,10 @@ def check_vocab(items:pd.Series, # one label per entry, index = image row
 def multi_hot(items:pd.Series, # one label per entry, index = image row
               n:int, # number of images
               vocab:list, # known labels (column order)
-              path=None, df=None, key=None) -> np.ndarray:
+              path=None, # file the labels came from, for errors
+              df:pd.DataFrame|None=None, # the table, to name rows
+              key:str|None=None, # identifying column in `df` for errors
+             ) -> np.ndarray:
     "(n, len(vocab)) 0/1 matrix; labels outside `vocab` are an error naming the rows"
     check_vocab(items, vocab, path, df, key)
     yt = np.zeros((len(vocab), n), np.float32)      # label-major, so each label column is contiguous
@@ -181,57 +185,12 @@ def check_paths(paths:pd.Series, # relative image paths of a catalog
                ):
     "Error naming the rows of duplicated image paths and of paths pointing outside the dataset root"
     import pyarrow.compute as pc
-    a = _arrow(paths)
+    a = arrow_strings(paths)
     if pc.count_distinct(a).as_py() != len(a):        # the cheap test first; name the rows only when needed
         df = pd.DataFrame({'path': paths.to_numpy()}); dup = df.path.duplicated(keep=False)
         raise CatalogError(f"{source}: duplicated image(s) {sorted(set(df.path[dup]))[:5]} at {row_refs(df, dup, 'path')}")
     out = pc.match_substring_regex(a, r'^(?:/|\\|[A-Za-z]:)|(?:^|/)\.\.(?:/|$)').to_numpy(zero_copy_only=False)
     if out.any(): raise CatalogError(f"{source}: path(s) pointing outside the dataset root at {row_refs(pd.DataFrame({'path': paths.to_numpy()}), out, 'path')}")
-
-# %% ../nbs/01_catalog.ipynb #a54b25a3
-def split_findings(s:pd.Series, # `Finding Labels` column
-                   labels:list, # known label names
-                   sep:str, # separator
-                   path=None, df=None, key=None) -> np.ndarray:
-    "Multi-hot matrix from separator-joined label strings; unknown label strings are an error naming the rows"
-    import pyarrow.compute as pc
-    parts = pc.split_pattern(pc.fill_null(_arrow(s), ''), sep)
-    items = pd.Series(pc.list_flatten(parts).to_pandas().to_numpy(object), index=pc.list_parent_indices(parts).to_numpy(), name=s.name)
-    items = items[items != '']
-    if (unknown := ~items.isin(labels)).any():
-        rows = np.zeros(len(s), bool); rows[items.index[unknown]] = True
-        raise CatalogError(f"{path}: unknown label(s) {sorted(set(items[unknown]))[:10]} in column {s.name!r} at {row_refs(df if df is not None else s.to_frame(), rows, key)}; known: {labels}")
-    return multi_hot(items, len(s), labels)
-
-# %% ../nbs/01_catalog.ipynb #7b02e477
-def nih_age(s:pd.Series) -> np.ndarray:
-    "Age in years from `Patient Age`: an integer in the 2020 table, strings like `058Y` (or `M`/`D` units) in the 2017 one"
-    if pd.api.types.is_numeric_dtype(s): return s.to_numpy(np.float32)
-    m = s.astype(str).str.extract(r'^0*(\d+)([YMD]?)$')
-    scale = m[1].map({'Y': 1., '': 1., 'M': 1/12, 'D': 1/365}).astype(float)
-    return (m[0].astype(float)*scale).to_numpy(np.float32)
-
-# %% ../nbs/01_catalog.ipynb #ba4849a5
-def _layout_index(root:Path|None, pattern:str) -> dict|None:
-    "For a layout with a `*` in its folder part, map each file name found on disk to its relative path"
-    folder = pattern.rsplit('/', 1)[0]
-    if root is None or '*' not in folder: return None
-    dirs = sorted(glob.glob(str(Path(root)/folder)))
-    return {e.name: f"{Path(d).relative_to(root).as_posix()}/{e.name}" for d in dirs for e in os.scandir(d)} or None
-
-def resolve_layout(root:Path|None, # dataset root (None: metadata only)
-                   layouts:list, # accepted layouts, e.g. `['images_*/images/{image}', 'images/{image}']`
-                   names:pd.Series, # image file names
-                   image_dir:str|None=None, # explicit image folder relative to root (overrides layouts)
-                  ) -> pd.Series:
-    "Relative image paths for `names` under the first layout found on disk (the last layout when none is)"
-    if image_dir is not None: return image_dir.rstrip('/') + '/' + names
-    for pat in layouts:
-        if idx := _layout_index(root, pat):
-            return names.map(idx).fillna(names.radd(pat.split('{')[0].replace('*', '???')))
-        folder = pat.split('{')[0]
-        if root is not None and '*' not in folder and (Path(root)/folder).is_dir(): return folder + names
-    return layouts[-1].split('{')[0] + names
 
 # %% ../nbs/01_catalog.ipynb #1d2f46b9
 def read_split_lists(folder:Path|None, # folder holding the list files
@@ -246,194 +205,6 @@ def read_split_lists(folder:Path|None, # folder holding the list files
     out = names.map(listed)
     if out.isna().any(): raise CatalogError(f"{folder}: {out.isna().sum()} image(s) in no official split list, e.g. {row_refs(names.to_frame(), out.isna(), names.name)}")
     return out.astype(object)
-
-# %% ../nbs/01_catalog.ipynb #b2b4e5b6
-def load_nih(root:Path|str|None=None, # folder with `Data_Entry_2017*.csv` and the images (default: settings)
-             csv:Path|str|None=None, # metadata file, if not in `root`
-             split_dir:Path|str|None=None, # folder with `train_val_list.txt`/`test_list.txt` (default: `root`)
-             image_dir:str|None=None, # image folder relative to root, overriding the accepted layouts
-             splits:bool=True, # read the official split lists
-            ) -> Catalog:
-    "NIH ChestX-ray14 as a `Catalog`: 14 findings + `No Finding`, age, sex, view, official split"
-    spec = load_spec('nih'); md = spec['metadata']; col = md['columns']
-    root = Path(root) if root is not None else (None if csv else dataset_root('nih'))
-    path = Path(csv) if csv else find_file(root, md['files'])
-    t = read_table(path, col, dtype={col['patient']: str})
-    names, key = t[col['image']], col['image']
-    base = dict(path=resolve_layout(root, spec['layouts'], names, image_dir), patient=t[col['patient']],
-                study=names.str.rsplit('.', n=1).str[0], view=map_values(t[col['view']], spec['values']['view'], path, key, t),
-                frontal=True, sex=map_values(t[col['sex']], spec['values']['sex'], path, key, t), age=nih_age(t[col['age']]),
-                split=read_split_lists(Path(split_dir) if split_dir else root, spec['splits']['official'], names) if splits else None,
-                followup=t[col['followup']].to_numpy())
-    y = split_findings(t[col['findings']], spec['labels'], md['separator'], path, t, key)
-    check_paths(base['path'], path)
-    return Catalog('nih', tidy_frame(base, y, spec['labels']), list(spec['labels']), spec, root)
-
-# %% ../nbs/01_catalog.ipynb #a8bdfe5e
-def parse_paths(s:pd.Series, # path column
-                pattern:str, # regex (RE2 syntax) with named groups
-                path=None, # source file, for errors
-               ) -> pd.DataFrame:
-    "Named groups of `pattern` for every path; paths that do not match are an error naming the rows"
-    import pyarrow.compute as pc
-    a = _arrow(s)
-    ok = pc.fill_null(pc.match_substring_regex(a, pattern), False).to_numpy(zero_copy_only=False)
-    if not ok.all():
-        raise CatalogError(f"{path}: column {s.name!r} does not match the expected layout {pattern!r} at {row_refs(s.to_frame(), ~ok, s.name)}")
-    m = pc.extract_regex(a, pattern)
-    return pd.DataFrame({f.name: pc.struct_field(m, [i]).to_pandas() for i, f in enumerate(m.type)}).set_index(s.index)
-
-# %% ../nbs/01_catalog.ipynb #32db41e2
-def chexpert_view(frontal:pd.Series, # booleans
-                  view:pd.Series, # canonical AP/PA values (None where blank)
-                  lateral_blank:str, # the view a blank lateral reads as
-                 ) -> pd.Series:
-    "View per image: the `AP/PA` value, or `lateral_blank` for laterals whose `AP/PA` is blank"
-    return view.where(view.notna() | frontal.astype(bool), lateral_blank)
-
-# %% ../nbs/01_catalog.ipynb #56f220cf
-def _chexpert_table(path:Path, spec:dict) -> pd.DataFrame:
-    "One CheXpert csv as the contract frame"
-    md, v = spec['metadata'], spec['values']; col = md['columns']
-    t = read_table(path, {**col, **{l: l for l in spec['labels']}})
-    check_raw_values(t, spec['labels'], path, col['path'])
-    m = parse_paths(t[col['path']], spec['path_pattern'], path)
-    frontal = map_values(t[col['frontal']], v['frontal'], path, col['path'], t).astype(bool)
-    base = dict(path=t[col['path']], patient=m.patient, study=m.patient + '/' + m.study,
-                view=chexpert_view(frontal, map_values(t[col['view']], v['view'], path, col['path'], t), v['lateral_blank_view']),
-                frontal=frontal, sex=map_values(t[col['sex']], v['sex'], path, col['path'], t),
-                age=t[col['age']].to_numpy(np.float32), split=m.split)
-    return tidy_frame(base, t[spec['labels']].to_numpy(), spec['labels'])
-
-# %% ../nbs/01_catalog.ipynb #bcb0f18f
-def _chexpert_csvs(root, version, train_csv, valid_csv, spec) -> dict:
-    "The train/valid csv files to read: explicit ones, else those of the first version folder found in `root`"
-    if train_csv or valid_csv: return {k: Path(v) for k, v in dict(train=train_csv, valid=valid_csv).items() if v}
-    versions = [version] if version else spec['versions']
-    for v in versions:
-        fs = {k: Path(root)/v/fn for k, fn in spec['metadata']['files'].items()}
-        if any(p.exists() for p in fs.values()): return {k: p for k, p in fs.items() if p.exists()}
-    raise FileNotFoundError(f"no CheXpert train.csv/valid.csv under {root} in any of {versions}")
-
-def load_chexpert(root:Path|str|None=None, # folder holding `CheXpert-v1.0-small/` or `CheXpert-v1.0/` (default: settings)
-                  version:str|None=None, # version folder to read (default: the first in the catalog found on disk)
-                  train_csv:Path|str|None=None, # explicit train metadata file (e.g. the real one in torchxrayvision)
-                  valid_csv:Path|str|None=None, # explicit valid metadata file
-                 ) -> Catalog:
-    "CheXpert as a `Catalog`: 14 observations with 1/0/-1/blank kept, view, sex, age, the official train/valid split"
-    spec = load_spec('chexpert')
-    root = Path(root) if root is not None else (None if (train_csv or valid_csv) else dataset_root('chexpert'))
-    csvs = _chexpert_csvs(root, version, train_csv, valid_csv, spec)
-    df = pd.concat([_chexpert_table(p, spec) for p in csvs.values()], ignore_index=True)
-    check_paths(df.path, ' + '.join(map(str, csvs.values())))
-    return Catalog('chexpert', df, list(spec['labels']), spec, root)
-
-# %% ../nbs/01_catalog.ipynb #bb77c4a3
-_LIST_RE = r"^\[\s*(?:'[^']*'(?:\s*,\s*'[^']*')*)?\s*\]$"
-
-def parse_label_lists(s:pd.Series, # `Labels` column
-                     ) -> tuple[pd.Series, pd.Series]:
-    "(labels exploded to one stripped string per row, indexed by image row; mask of rows whose list is malformed)"
-    import pyarrow.compute as pc
-    a = _arrow(s)
-    ok = pc.fill_null(pc.match_substring_regex(a, _LIST_RE), False)
-    inner = pc.utf8_slice_codeunits(pc.utf8_trim_whitespace(pc.filter(a, ok)), 1, -1)
-    parts = pc.split_pattern_regex(inner, r"'\s*,\s*'")
-    items = pd.Series(pc.utf8_trim(pc.list_flatten(parts), "' ").to_pandas().to_numpy(object),
-                      index=np.flatnonzero(ok.to_numpy(zero_copy_only=False))[pc.list_parent_indices(parts).to_numpy()])
-    return items[items != ''], pd.Series(~ok.to_numpy(zero_copy_only=False), index=s.index)
-
-# %% ../nbs/01_catalog.ipynb #4fc910c8
-PADCHEST_ROOTS = ('radiological finding', 'differential diagnosis')
-PADCHEST_EXTRA = {'hypoexpansion basal': ['hypoexpansion'], 'lipomatosis': []}
-
-def parse_term_tree(path:Path|str, # `padchest_trees_code.txt`
-                   ) -> dict:
-    "child -> sorted list of parents, from the authors' tree file (the `localization` subtree left out)"
-    parents = {}
-    def walk(node, parent):
-        lab = str(node['label']).strip()
-        ps = parents.setdefault(lab, [])
-        if parent and parent not in ps: ps.append(parent)
-        for c in node.get('children') or []: walk(c, lab)
-    for doc in yaml.safe_load_all(Path(path).read_text()):
-        if doc and doc['label'] != 'localization': walk(doc, None)
-    return {k: sorted(v) for k, v in parents.items()}
-
-# %% ../nbs/01_catalog.ipynb #e4ddf24e
-def top_groups(label:str, # a PadChest label
-               parents:dict, # child -> parents
-               roots=PADCHEST_ROOTS, # the tree's roots of findings
-              ) -> list:
-    "The top-level findings (children of `roots`) a label falls under; a label outside the roots is its own group"
-    if label in roots: return []
-    ps = parents.get(label, [])
-    if not ps or any(p in roots for p in ps) and all(p in roots for p in ps): return [label]
-    return sorted({g for p in ps for g in (top_groups(p, parents, roots) if p not in roots else [label])})
-
-# %% ../nbs/01_catalog.ipynb #4e53267e
-def padchest_terms(tree:Path|str, # the authors' tree file
-                  ) -> dict:
-    "Our catalog encoding of the tree: each label's parents and its general groups"
-    parents = {**parse_term_tree(tree), **PADCHEST_EXTRA}
-    labels = sorted(l for l in parents if l not in PADCHEST_ROOTS)
-    return dict(source='PadChest term tree (padchest_trees_code.txt) by the dataset authors, re-encoded by cxr_fast',
-                parents={l: parents[l] for l in labels}, general={l: top_groups(l, parents) for l in labels})
-
-def shared_data() -> Path:
-    "The read-only folder of real sample data beside the repository (may not exist)"
-    return Path(os.environ.get('CXR_FAST_SHARED_DATA', catalog_dir().parent.parent/'shared'/'data'))
-
-# %% ../nbs/01_catalog.ipynb #d13effa7
-def padchest_age(birth:pd.Series, # `PatientBirth` (a year)
-                 date:pd.Series, # `StudyDate_DICOM` (yyyymmdd)
-                ) -> np.ndarray:
-    "Age in whole years at the study (year of study minus year of birth; blank when either is missing)"
-    return (pd.to_numeric(date, errors='coerce')//10000 - pd.to_numeric(birth, errors='coerce')).to_numpy(np.float32)
-
-# %% ../nbs/01_catalog.ipynb #561ae80c
-def _exclusions(path, t, bad, key, reason) -> pd.DataFrame:
-    i = np.flatnonzero(np.asarray(bad))
-    return pd.DataFrame(dict(file=str(path), row=i+1, key=t[key].iloc[i].to_numpy(), reason=reason))
-
-def load_padchest(root:Path|str|None=None, # folder with the 160K csv and the numbered image folders (default: settings)
-                  csv:Path|str|None=None, # metadata file, if not in `root`
-                  image_dir:str|None=None, # one image folder relative to root, instead of the numbered `ImageDir` folders
-                 ) -> Catalog:
-    "PadChest as a `Catalog`: every label of the vocabulary (raw 1/0), view from `Projection`, sex, age; malformed label lists excluded and reported"
-    spec = load_spec('padchest'); md, v = spec['metadata'], spec['values']; col = md['columns']
-    root = Path(root) if root is not None else (None if csv else dataset_root('padchest'))
-    path = Path(csv) if csv else find_file(root, md['files'])
-    t = read_table(path, col, dtype={c: str for c in (col['patient'], col['study'], col['dir'], col['labels'])})
-    items, bad = parse_label_lists(t[col['labels']])
-    vocab = spec['labels']
-    check_vocab(items, vocab, path, t, col['image'])       # before rows are dropped, so errors name the file's rows
-    empty = ~bad & ~pd.Series(t.index.isin(items.index), index=t.index)
-    excl = pd.concat([_exclusions(path, t, bad, col['image'], 'malformed Labels list'),
-                      _exclusions(path, t, empty, col['image'], 'empty Labels list')], ignore_index=True)
-    keep = ~(bad | empty).to_numpy()
-    t, pos = t[keep].reset_index(drop=True), np.cumsum(keep) - 1      # old row -> new row
-    items.index = pos[items.index.to_numpy()]
-    y = multi_hot(items, len(t), vocab, path, t, col['image'])
-    view = map_values(t[col['projection']], v['view'], path, col['image'], t)
-    folder = t[col['dir']] if image_dir is None else pd.Series(image_dir.rstrip('/'), index=t.index)
-    base = dict(path=folder.str.cat(t[col['image']], sep='/'), patient=t[col['patient']], study=t[col['study']],
-                view=view, frontal=view.isin(v['frontal_views']), sex=map_values(t[col['sex']], v['sex'], path, col['image'], t),
-                age=padchest_age(t[col['birth']], t[col['date']]), split=None, method=t[col['method']])
-    df = tidy_frame(base, y, vocab)
-    check_paths(df.path, path)
-    return Catalog('padchest', df, vocab, spec, root, excl)
-
-# %% ../nbs/01_catalog.ipynb #6548517b
-LOADERS = dict(nih=load_nih, chexpert=load_chexpert, padchest=load_padchest)
-
-def load_catalog(name:str, # `nih`, `chexpert` or `padchest`
-                 root:Path|str|None=None, # dataset root (default: settings.ini / `CXR_FAST_<NAME>_ROOT`)
-                 **kwargs, # passed to the dataset's loader (`csv`, `split_dir`, `image_dir`, `version`, ...)
-                ) -> Catalog:
-    "The `Catalog` of dataset `name`"
-    if name not in LOADERS: raise ValueError(f"unknown dataset {name!r}; choose one of {list(LOADERS)}")
-    return LOADERS[name](root, **kwargs)
 
 # %% ../nbs/01_catalog.ipynb #8f1b803f
 def label_set(cat:Catalog, # a catalog
@@ -496,35 +267,17 @@ def group_labels(cat:Catalog, # a catalog
     extra = [c for c in cat.df.columns if c not in cat.labels]
     return cat.replace(df=tidy_frame(cat.df[extra], y, names), labels=names)
 
-# %% ../nbs/01_catalog.ipynb #683c2302
-def padchest_general(cat:Catalog, # a PadChest catalog (all labels)
-                     n:int|None=None, # minimum positives per group (default: the catalog's `min_count`)
-                     exclude:tuple=('exclude', 'suboptimal study'), # quality markers that are not findings
-                    ) -> Catalog:
-    "Liz et al.'s general label set: labels grouped under their top-level finding, then the >= `n` rule"
-    general = read_yaml(catalog_dir()/cat.spec['terms'])['general']
-    return min_count(group_labels(cat, {l: [g for g in gs if g not in exclude] for l, gs in general.items()}), n)
-
-# %% ../nbs/01_catalog.ipynb #444e270f
-def harmonise(cat:Catalog, # a catalog
-              labels:list|None=None, # shared labels to keep (default: every one this dataset has)
-             ) -> Catalog:
-    "A catalog whose label columns are the shared vocabulary of `harmonised.yaml`"
-    voc = read_yaml(catalog_dir()/'harmonised.yaml')['labels']
-    have = {k: v[cat.name] for k, v in voc.items() if cat.name in v}
-    if unknown := [l for l in (labels or []) if l not in have]: raise KeyError(f"{cat.name} has no harmonised label(s) {unknown}; it has {list(have)}")
-    return group_labels(cat, {raw: [k] for k in (labels or have) for raw in have[k]}).pipe(
-        lambda c: c.replace(labels=[l for l in (labels or have) if l in c.labels]))
-
 # %% ../nbs/01_catalog.ipynb #3dc21640
-def hierarchy_violations(cat:Catalog) -> pd.DataFrame:
+def hierarchy_violations(cat:Catalog, # a catalog whose spec names a hierarchy
+                        ) -> pd.DataFrame:
     "Per hierarchy edge: images with the child positive and the parent not positive"
     rows = [dict(child=c, parent=p, child_pos=int((cat.df[c] == 1).sum()), violations=int(((cat.df[c] == 1) & (cat.df[p] != 1)).sum()))
             for c, p in cat.hierarchy.items() if c in cat.labels and p in cat.labels]
     return pd.DataFrame(rows, columns=['child', 'parent', 'child_pos', 'violations'])
 
 # %% ../nbs/01_catalog.ipynb #8527941a
-def label_counts(cat:Catalog) -> pd.DataFrame:
+def label_counts(cat:Catalog, # a catalog
+                ) -> pd.DataFrame:
     "Per label: number of positive, negative, uncertain and blank values"
     v = cat.df[cat.labels].to_numpy(np.float32)
     return pd.DataFrame(dict(pos=(v == 1).sum(0), neg=(v == 0).sum(0), unc=(v == -1).sum(0), blank=np.isnan(v).sum(0)), index=cat.labels)
@@ -548,7 +301,8 @@ def summary(cat:Catalog) -> dict:
 # %% ../nbs/01_catalog.ipynb #abd7d16d
 def plot_label_stats(cat:Catalog, # a catalog
                      max_labels:int=40, # show at most this many labels (the most frequent)
-                     figsize=(12, 4)):
+                     figsize:tuple=(12, 4), # figure size in inches
+                    ):
     "Bar charts of positives per label and of labels per image"
     import matplotlib.pyplot as plt
     pos = (cat.df[cat.labels] == 1)

@@ -10,7 +10,8 @@ import argparse, json, sys, inspect
 from pathlib import Path
 import pandas as pd
 from .config import DATASETS
-from .catalog import load_catalog, select, CatalogError, LOADERS
+from .catalog import select, CatalogError
+from .datasets import load_catalog, LOADERS
 
 # %% auto #0
 __all__ = ['BENCHMARKS', 'COMMANDS', 'cmd_catalog', 'format_summary', 'cmd_check', 'cmd_synth', 'cmd_cache', 'cmd_demo',

@@ -127,7 +127,8 @@ def stratified_split(cat:Catalog, # a catalog
 def plot_split(cat:Catalog, # the catalog
                split:Split, # a split of it
                max_labels:int=20, # show at most this many labels
-               figsize=(12, 3.5)):
+               figsize:tuple=(12, 3.5), # figure size in inches
+              ):
     "Bar charts of images per subset and label prevalence per subset"
     import matplotlib.pyplot as plt
     fig, (a, b) = plt.subplots(1, 2, figsize=figsize, gridspec_kw=dict(width_ratios=[1, 3]))

@@ -2,7 +2,9 @@
 labels in the real metadata, and NIH RGBA, CheXpert-small JPEG and PadChest 16-bit PNG all decode."""
 import numpy as np, pandas as pd
 import pytest
-from cxr_fast.catalog import load_nih, load_chexpert, load_padchest
+from cxr_fast.nih import load_nih
+from cxr_fast.chexpert import load_chexpert
+from cxr_fast.padchest import load_padchest
 from cxr_fast.images import read_cxr, check_catalog
 
 

@@ -11,7 +11,7 @@ def test_nih_without_split_lists_is_a_clear_error(xrv):
 
 
 def test_nih_counts_and_official_split(xrv, shared, tmp_path):
-    from cxr_fast.catalog import load_nih
+    from cxr_fast.nih import load_nih
     from cxr_fast.splits import official_split, resample_splits, stratified_split
     for n in ('train_val', 'test'): (tmp_path/f'{n}_list.txt').symlink_to(shared/f'meta/nih_{n}_list.txt')
     s = json.loads(cli('catalog', 'nih', '--csv', xrv/'Data_Entry_2017_v2020.csv.gz', '--split-dir', tmp_path, '--json').stdout)
@@ -26,7 +26,7 @@ def test_nih_counts_and_official_split(xrv, shared, tmp_path):
 
 
 def test_chexpert_full_table(xrv):
-    from cxr_fast.catalog import load_chexpert
+    from cxr_fast.chexpert import load_chexpert
     from cxr_fast.splits import official_split, resample_splits, stratified_split
     s = json.loads(cli('catalog', 'chexpert', '--csv', xrv/'chexpert_train.csv.gz', '--json').stdout)
     assert (s['rows'], s['patients']) == (223_414, 64_540)
@@ -39,7 +39,8 @@ def test_chexpert_full_table(xrv):
 
 
 def test_padchest_full_table(xrv):
-    from cxr_fast.catalog import load_padchest, select, min_count, padchest_general
+    from cxr_fast.catalog import select, min_count
+    from cxr_fast.padchest import load_padchest, padchest_general
     from cxr_fast.splits import resample_splits, stratified_split
     csv = xrv/'PADCHEST_chest_x_ray_images_labels_160K_01.02.19.csv.gz'
     s = json.loads(cli('catalog', 'padchest', '--csv', csv, '--json').stdout)

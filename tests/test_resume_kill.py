@@ -10,7 +10,7 @@ SCRIPT = '''
 import sys
 from pathlib import Path
 from fastai.torch_core import set_seed
-from cxr_fast.catalog import load_nih
+from cxr_fast.nih import load_nih
 from cxr_fast.splits import official_split
 from cxr_fast.data import cxr_dataloaders
 from cxr_fast.train import cxr_learner, fit_schedule

@@ -6,17 +6,20 @@ with torchxrayvision's dataset constructors on the same tables, in one run. Prin
 Both sides run in this one process, alternating, on one core (`taskset -c 0` if you want to pin it). The
 torchxrayvision constructors drop uncertain labels' distinction and most views; cxr_fast keeps every row and every
 raw value, so it does more work per table. Results are written down in tests/benchmarks/BENCHMARKS.md."""
-import argparse, os, statistics, time, warnings
+import argparse, statistics, time, warnings
 from pathlib import Path
 import pandas as pd
+from cxr_fast.config import Settings, find_settings, shared_data
 
 warnings.filterwarnings('ignore')
 HERE = Path(__file__).resolve()
-SHARED = Path(os.environ.get('CXR_FAST_SHARED_DATA', HERE.parents[3]/'shared'/'data'))
+SHARED = shared_data(Settings(find_settings(HERE.parents[2])))   # the `shared_data` setting (or CXR_FAST_SHARED_DATA); None when unset
 
 
 def ours(xrv_dir, split_dir):
-    from cxr_fast.catalog import load_nih, load_chexpert, load_padchest
+    from cxr_fast.nih import load_nih
+    from cxr_fast.chexpert import load_chexpert
+    from cxr_fast.padchest import load_padchest
     from cxr_fast.splits import official_split
     nih = load_nih(csv=xrv_dir/'Data_Entry_2017_v2020.csv.gz', split_dir=split_dir, splits=split_dir is not None)
     if split_dir is not None: official_split(nih)
@@ -43,7 +46,7 @@ def main():
     from cxr_fast.catalog import xrv_table
     xrv_dir = xrv_table('Data_Entry_2017_v2020.csv.gz').parent
     split_dir = None
-    if (SHARED/'meta/nih_test_list.txt').exists():     # the official lists, under the names NIH distributes them
+    if SHARED and (SHARED/'meta/nih_test_list.txt').exists():     # the official lists, under the names NIH distributes them
         import tempfile
         split_dir = Path(tempfile.mkdtemp())
         for n in ('train_val', 'test'): (split_dir/f'{n}_list.txt').symlink_to(SHARED/f'meta/nih_{n}_list.txt')

@@ -1,4 +1,4 @@
-"""Benchmark: the image data path on the real sample images in ../shared/data, side by side in one run.
+"""Benchmark: the image data path on the real sample images (the `shared_data` setting), side by side in one run.
 
     .venv/bin/python tests/benchmarks/bench_data.py [--repeats 5] [--size 256]
 
@@ -14,11 +14,12 @@ Medians over repeats; ratios measured in the same run. Results go to tests/bench
 import argparse, os, statistics, tempfile, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, torch
+from cxr_fast.config import Settings, find_settings, shared_data
 
 warnings.filterwarnings('ignore')
 torch.set_num_threads(1)
 HERE = Path(__file__).resolve()
-SHARED = Path(os.environ.get('CXR_FAST_SHARED_DATA', HERE.parents[3]/'shared'/'data'))
+SHARED = shared_data(Settings(find_settings(HERE.parents[2])))   # the `shared_data` setting (or CXR_FAST_SHARED_DATA); None when unset
 
 
 def pil_square(path, size):
@@ -78,7 +79,8 @@ def bench_build(size, repeats):
 
 
 def bench_loader(size, repeats, tmp):
-    from cxr_fast.catalog import load_nih, xrv_table
+    from cxr_fast.catalog import xrv_table
+    from cxr_fast.nih import load_nih
     from cxr_fast.splits import Split
     from cxr_fast.cache import build_cache, open_cache
     from cxr_fast.data import cxr_dataloaders, CacheDL
@@ -119,7 +121,7 @@ def bench_gpu(tmp, n=2048, bs=128, steps=30, size=224, arch='densenet121', devic
     A step's time runs from the end of the previous step to the end of this one, so end-to-end includes fetching the batch."""
     from fastai.torch_core import set_seed
     from cxr_fast.synth import synth
-    from cxr_fast.catalog import load_nih
+    from cxr_fast.nih import load_nih
     from cxr_fast.splits import official_split
     from cxr_fast.cache import build_cache, open_cache
     from cxr_fast.data import cxr_dataloaders, subset_dl, get_recipe
@@ -186,7 +188,7 @@ def main():
 
 
 def sections_1_2(a):
-    if not SHARED.exists(): raise SystemExit(f'no real sample images at {SHARED}')
+    if SHARED is None or not SHARED.exists(): raise SystemExit(f'no real sample images (shared_data setting: {SHARED})')
     print(f'1. cache build on one core, {a.size}px (median of {a.repeats})'); print(bench_build(a.size, a.repeats).to_string(index=False))
     with tempfile.TemporaryDirectory() as d:
         print(f'\n2. loader throughput on one core, before GPU transforms (median of {a.repeats})'); print(bench_loader(a.size, a.repeats, Path(d)).to_string(index=False))
