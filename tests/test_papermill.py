@@ -1,6 +1,7 @@
 """Papermill runs: the demo experiment runs headless through `cxr-fast demo` with overridden parameters and writes
 its results table and figure; the `parameters` tag survives `nbdev-clean`."""
 import json
+import nbformat
 import pandas as pd
 from conftest import cli, ROOT
 
@@ -31,3 +32,30 @@ def test_run_grid_records_failure_and_goes_on(tmp_path):
     assert t.mean_auc[:2].notna().all() and 'no_such_arch' in t.error[2]
     assert (tmp_path/'runs'/t.run[2]/'demo.ipynb').exists() and (tmp_path/'runs'/t.run[2]/'error.txt').exists()
     assert (tmp_path/'runs/runs.png').exists()
+
+
+def _files_under(d):
+    return {p for p in d.rglob('*') if '__pycache__' not in p.parts}
+
+
+def test_relative_out_is_the_working_directory(tmp_path):
+    "`--out rel/one` means rel/one of the caller's working directory (it used to land in nbs/experiments/rel/one)"
+    before = _files_under(ROOT/'nbs/experiments')
+    work = tmp_path/'work'; work.mkdir()
+    cli('run', 'demo', '-p', 'epochs', 1, '-p', 'n', 120, '-p', 'size', 48, '--out', 'rel/one', cwd=work)
+    runs = list((work/'rel/one').glob('000_*'))
+    assert len(runs) == 1 and (runs[0]/'results.csv').exists() and (runs[0]/'demo.ipynb').exists()
+    t = pd.read_csv(work/'rel/one/runs.csv')
+    assert t.status.tolist() == ['ok'] and t.mean_auc.notna().all()
+    assert _files_under(ROOT/'nbs/experiments') == before                  # nothing written beside the notebooks
+
+
+def test_run_without_results_is_not_ok(tmp_path):
+    "A notebook that runs but writes neither results.csv nor summary.json is listed as `no results` and exits 1"
+    meta = dict(kernelspec=dict(name='python3', display_name='Python 3', language='python'), language_info=dict(name='python'))
+    par = nbformat.v4.new_code_cell('out_dir = None'); par.metadata['tags'] = ['parameters']
+    nbformat.write(nbformat.v4.new_notebook(cells=[par, nbformat.v4.new_code_cell('x = 1')], metadata=meta), tmp_path/'quiet.ipynb')
+    r = cli('run', tmp_path/'quiet.ipynb', '--out', tmp_path/'runs', check=False)
+    assert r.returncode == 1, r.stdout + r.stderr
+    t = pd.read_csv(tmp_path/'runs/runs.csv')
+    assert t.status.tolist() == ['no results'] and 'results.csv' in t.error[0]
