@@ -199,7 +199,7 @@ class CXRDataLoader(DataLoader):
         train = subset == 'train' if train is None else train
         self.cxr, self.subset, self.train = cxr, subset, train
         self.rows = np.asarray(cxr.rows(subset) if rows is None else rows, np.int64)
-        kwargs = dict(shuffle=train, drop_last=train, **kwargs)
+        kwargs = {'shuffle': train, 'drop_last': train, **kwargs}
         kwargs.setdefault('after_batch', Pipeline([IntToFloatTensor(), *cxr.batch_tfms], split_idx=0 if train else 1))
         super().__init__(dataset=range(len(self.rows)), **kwargs)
         if seed is not None: self.rng = random.Random(seed)

@@ -7,18 +7,17 @@ Docs: https://cxr-fast.github.io/cxr_fast/models.html.md"""
 # %% ../nbs/09_models.ipynb #678f0815
 from __future__ import annotations
 import difflib, re, warnings
-import numpy as np, pandas as pd
+import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 import timm
 from timm.models.resnet import ResNet, Bottleneck
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 # %% auto #0
-__all__ = ['ARCHS', 'ARCH_ALIASES', 'HEADS', 'TRANSFER_MODES', 'DEMOGRAPHICS', 'SEX_CODES', 'VIEW_CODES', 'resnet38', 'arch_name',
-           'add_large_pool', 'cxr_body', 'linear_head', 'dense2_head', 'cbam_mlp', 'ChannelAttention',
-           'SpatialAttention', 'CBAM', 'CXRHead', 'frozen_bns', 'CXRModel', 'cxr_model', 'model_splitter',
-           'set_trainable', 'transfer', 'forward_order', 'conv_order', 'freeze_fraction', 'apply_head_wd',
-           'demographic_targets', 'demographics_loss']
+__all__ = ['ARCHS', 'ARCH_ALIASES', 'HEADS', 'TRANSFER_MODES', 'resnet38', 'arch_name', 'add_large_pool', 'cxr_body',
+           'linear_head', 'dense2_head', 'cbam_mlp', 'ChannelAttention', 'SpatialAttention', 'CBAM', 'CXRHead',
+           'frozen_bns', 'CXRModel', 'cxr_model', 'model_splitter', 'set_trainable', 'transfer', 'forward_order',
+           'conv_order', 'freeze_fraction', 'apply_head_wd', 'masked_mean', 'demographics_loss']
 
 # %% ../nbs/09_models.ipynb #09c8d508
 def resnet38(pretrained:bool=False, # must be False: no pretrained ResNet-38 weights exist
@@ -81,15 +80,25 @@ def cxr_body(arch:str, # a name `arch_name` knows, or 'timm:<timm model name>'
     return add_large_pool(body) if large else body
 
 # %% ../nbs/09_models.ipynb #fad2d687
-def linear_head(ni:int, n_out:int, drop:float|None=None) -> nn.Sequential:
+def linear_head(ni:int, # input features
+                n_out:int, # outputs (labels)
+                drop:float|None=None, # dropout before the layer (None: none)
+               ) -> nn.Sequential:
     "A single linear layer (dropout before it if `drop`)"
     return nn.Sequential(*([nn.Dropout(drop)] if drop else []), nn.Linear(ni, n_out))
 
-def dense2_head(ni:int, n_out:int, drop:float|None=None, nh:int=512) -> nn.Sequential:
+def dense2_head(ni:int, # input features
+                n_out:int, # outputs (labels)
+                drop:float|None=None, # dropout after the hidden layer (None: 0.2)
+                nh:int=512, # hidden units
+               ) -> nn.Sequential:
     "Liz et al.: Linear(ni, 512)-ReLU-Dropout(0.2)-Linear(512, n_out)"
     return nn.Sequential(nn.Linear(ni, nh), nn.ReLU(inplace=True), nn.Dropout(0.2 if drop is None else drop), nn.Linear(nh, n_out))
 
-def cbam_mlp(ni:int, n_out:int, drop:float|None=None) -> nn.Sequential:
+def cbam_mlp(ni:int, # input features
+             n_out:int, # outputs (labels)
+             drop:float|None=None, # dropout after each hidden layer (None: 0.3)
+            ) -> nn.Sequential:
     "Fisher et al.'s classifier after CBAM: Dense 128-ReLU-Dropout 0.3-Dense 64-ReLU-Dropout 0.3-Linear n_out"
     p = 0.3 if drop is None else drop
     return nn.Sequential(nn.Linear(ni, 128), nn.ReLU(inplace=True), nn.Dropout(p),
@@ -98,7 +107,10 @@ def cbam_mlp(ni:int, n_out:int, drop:float|None=None) -> nn.Sequential:
 # %% ../nbs/09_models.ipynb #8734171d
 class ChannelAttention(nn.Module):
     "CBAM channel gate: sigmoid(MLP(avgpool(x)) + MLP(maxpool(x))) with one shared MLP"
-    def __init__(self, nf:int, reduction:int=16):
+    def __init__(self,
+                 nf:int, # channels of the feature map
+                 reduction:int=16, # channel reduction of the shared MLP
+                ):
         super().__init__()
         nh = max(nf // reduction, 1)
         self.mlp = nn.Sequential(nn.Linear(nf, nh), nn.ReLU(inplace=True), nn.Linear(nh, nf))
@@ -108,7 +120,9 @@ class ChannelAttention(nn.Module):
 
 class SpatialAttention(nn.Module):
     "CBAM spatial gate: sigmoid(conv7x7([mean over channels, max over channels]))"
-    def __init__(self, ks:int=7):
+    def __init__(self,
+                 ks:int=7, # kernel size of the convolution
+                ):
         super().__init__()
         self.conv = nn.Conv2d(2, 1, ks, padding=ks//2, bias=False)
     def forward(self, x):
@@ -116,7 +130,11 @@ class SpatialAttention(nn.Module):
 
 class CBAM(nn.Sequential):
     "Convolutional Block Attention Module: channel attention, then spatial attention"
-    def __init__(self, nf:int, reduction:int=16, ks:int=7):
+    def __init__(self,
+                 nf:int, # channels of the feature map
+                 reduction:int=16, # channel reduction of the shared MLP
+                 ks:int=7, # kernel size of the spatial convolution
+                ):
         super().__init__(ChannelAttention(nf, reduction), SpatialAttention(ks))
 
 # %% ../nbs/09_models.ipynb #d9aea58e
@@ -163,13 +181,15 @@ class CXRModel(nn.Module):
                  arch:str|None=None, # the name it was built from
                  pretrained:bool=False, # whether the body holds pretrained weights
                  large:bool=False, # Baltruschat's '-large' variant
-                 head_wd:float|None=None): # weight decay meant for the head only (see `apply_head_wd`)
+                 head_wd:float|None=None, # weight decay meant for the head only (see `apply_head_wd`)
+                 input_size:int|None=None, # the input side it is trained at (default: timm's, doubled for `large`)
+                ):
         super().__init__()
         self.body, self.head = body, head
         self.n_in, self.n_meta, self.arch, self.pretrained, self.large, self.head_wd = n_in, head.n_meta, arch, pretrained, large, head_wd
         self.bn_eval_when_frozen = True
         size = (getattr(body, 'pretrained_cfg', None) or {}).get('input_size', (3, 224, 224))[-1]
-        self.input_size, self.norm_stats = size * (2 if large else 1), _norm_stats(body, n_in)
+        self.input_size, self.norm_stats = input_size or size * (2 if large else 1), _norm_stats(body, n_in)
 
     def _check(self, x, meta):
         if x.ndim != 4 or x.shape[1] != self.n_in:
@@ -200,11 +220,12 @@ def cxr_model(arch:str, # a registry name ('densenet121', 'resnet38', 'xception'
               large:bool=False, # Baltruschat's '-large' variant (448 input, extra pool; ResNets only)
               drop:float|None=None, # head dropout (None: the head's default)
               head_wd:float|None=None, # weight decay meant for the head only, stored as `head_wd`
+              input_size:int|None=None, # the input side it is trained at (`cxr_learner` passes the recipe's size)
               **kwargs, # passed to `timm.create_model` (e.g. `drop_path_rate`)
              ) -> CXRModel:
     "A `CXRModel`: `arch`'s body with `head`, optional meta fusion; returns logits (bs, n_out)"
     body = cxr_body(arch, pretrained, n_in, large, **kwargs)
-    return CXRModel(body, CXRHead(body.num_features, n_out, head, n_meta, drop), n_in, arch, pretrained, large, head_wd)
+    return CXRModel(body, CXRHead(body.num_features, n_out, head, n_meta, drop), n_in, arch, pretrained, large, head_wd, input_size)
 
 # %% ../nbs/09_models.ipynb #95b9b921
 def model_splitter(m:CXRModel) -> list:
@@ -288,31 +309,20 @@ def apply_head_wd(learn, # a fastai `Learner` built with `splitter=model_splitte
     learn.opt.set_hyper('wd', [body_wd, learn.model.head_wd])
     return learn
 
-# %% ../nbs/09_models.ipynb #ce8547bb
-DEMOGRAPHICS = ('age', 'sex', 'view')
-SEX_CODES, VIEW_CODES = dict(M=1., F=0.), dict(PA=1., AP=0., AP_supine=0.)
-
-def demographic_targets(df:pd.DataFrame, # a catalog frame with columns `age` (years), `sex` (M/F), `view`
-                        age_max:float=100., # age that maps to 1
-                       ) -> pd.DataFrame:
-    "Float32 frame (age scaled to [0, 1], sex 1=M 0=F, view 1=PA 0=AP); NaN where unknown"
-    if missing := [c for c in DEMOGRAPHICS if c not in df]: raise KeyError(f"demographic_targets needs columns {list(DEMOGRAPHICS)}; missing {missing}")
-    sex = df.sex.map(SEX_CODES)
-    if (bad := sex.isna() & df.sex.notna()).any():
-        raise ValueError(f"unknown sex value(s) {sorted(df.sex[bad].astype(str).unique())} in row(s) {list(df.index[bad][:5])}; expected M, F or missing")
-    age = (pd.to_numeric(df.age, errors='coerce') / age_max).clip(0, 1)
-    return pd.DataFrame(dict(age=age, sex=sex, view=df.view.map(VIEW_CODES)), index=df.index).astype('float32')
-
 # %% ../nbs/09_models.ipynb #1ecf5554
-def _masked_mean(l, ok): return (l * ok).sum() / ok.sum().clamp(min=1)
+def masked_mean(l:torch.Tensor, # values
+                ok:torch.Tensor, # which values count
+               ) -> torch.Tensor:
+    "Mean of `l` over the entries where `ok` (0 when none)"
+    return (l * ok).sum() / ok.sum().clamp(min=1)
 
 def demographics_loss(pred:torch.Tensor, # (bs, 3): age output, sex logit, view logit
-                      targ:torch.Tensor, # (bs, 3) from `demographic_targets`; NaN entries are ignored
+                      targ:torch.Tensor, # (bs, 3) from `MetaEncoder.encode`; NaN entries are ignored
                       weights:tuple=(1., 1., 1.), # weights of the age, sex and view terms
                      ) -> torch.Tensor:
     "MSE on scaled age + BCE-with-logits on sex and view, each over its known entries"
     ok = ~targ.isnan()
     t = targ.nan_to_num(0.).to(pred.dtype)
-    age = _masked_mean((pred[:, 0] - t[:, 0])**2, ok[:, 0])
+    age = masked_mean((pred[:, 0] - t[:, 0])**2, ok[:, 0])
     bce = F.binary_cross_entropy_with_logits(pred[:, 1:], t[:, 1:], reduction='none')
-    return weights[0]*age + sum(w*_masked_mean(bce[:, i], ok[:, i+1]) for i, w in enumerate(weights[1:]))
+    return weights[0]*age + sum(w*masked_mean(bce[:, i], ok[:, i+1]) for i, w in enumerate(weights[1:]))
