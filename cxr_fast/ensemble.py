@@ -10,8 +10,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, pandas as pd, torch
-from fastcore.basics import store_attr
-from .metrics import _thresholds
+from .data import cxr_data
+from .hierarchy import bayes_chain, parent_index
+from .metrics import thresholds
 
 # %% auto #0
 __all__ = ['PredictionsError', 'Predictions', 'save_predictions', 'load_predictions', 'learner_predictions', 'align',
@@ -79,18 +80,20 @@ def load_predictions(path:Path|str) -> Predictions:
 def learner_predictions(learn, # a trained Learner whose DataLoaders come from `cxr_dataloaders`
                         dl=None, # DataLoader to predict (default: the validation set)
                         name:str='', # model name stored in the meta
-                        hierarchy:bool=False, # apply the Bayes chain (for conditionally trained models)
+                        hierarchy:bool|dict=False, # apply the Bayes chain: True (the data's hierarchy) or child -> parent edges
                         tta:int=0, # number of TTA draws (0: none); see `tta_predict`
-                        **meta) -> Predictions:
-    "Predictions of `learn` on `dl`, with image ids and meta"
+                        tta_fn=None, # TTA draw (default: `pham_tta_mat`)
+                        **meta, # more meta to store (split, seed, setting, ...)
+                       ) -> Predictions:
+    "Predictions of `learn` on `dl` with image ids, raw targets, the data's evaluation rule and meta"
+    cxr = cxr_data(learn)
     dl = dl if dl is not None else learn.dls.valid
-    probs, targs = tta_predict(learn, dl, n=tta) if tta else [t.numpy() for t in learn.get_preds(dl=dl)[:2]]
-    if hierarchy:
-        from cxr_fast.hierarchy import bayes_chain, parent_index
-        probs = bayes_chain(probs, parent_index(learn.dls.labels, learn.dls.hierarchy))
+    probs, targs = tta_predict(learn, dl, n=tta, mat_fn=tta_fn or pham_tta_mat) if tta else [t.numpy() for t in learn.get_preds(dl=dl)[:2]]
+    if hierarchy is not False:
+        probs = bayes_chain(probs, parent_index(cxr.labels, cxr.hierarchy if hierarchy is True else hierarchy))
     m = getattr(learn.model, 'arch', None)
-    return Predictions(dl.items['path'].tolist(), learn.dls.labels, probs, targs,
-                       dict(name=name or str(m), arch=str(m), dataset=learn.dls.catalog.name, tta=tta, bayes_chain=hierarchy, **meta))
+    return Predictions(dl.ids, cxr.labels, probs, targs, dict(name=name or str(m), arch=str(m), dataset=cxr.catalog.name, tta=tta,
+                       bayes_chain=hierarchy is not False, eval_rule=cxr.eval_rule, **meta))
 
 # %% ../nbs/12_ensemble.ipynb #9c8758b4
 def align(preds:list, # Predictions of the members
@@ -129,7 +132,7 @@ def member_votes(preds:list, # aligned members
                  threshold=0.5, # one threshold, or one per label
                 ) -> np.ndarray:
     "(m, n, L) 0/1 predictions of each member"
-    t = _thresholds(threshold, len(preds[0].labels))
+    t = thresholds(threshold, len(preds[0].labels))
     return np.stack([p.probs >= t for p in preds]).astype(np.int8)
 
 def _mode_sets(votes, probs):
@@ -154,7 +157,7 @@ def ensemble(preds:list, # Predictions (or paths to predictions files) of the me
     preds = align([load_predictions(p) if isinstance(p, (str, Path)) else p for p in preds])
     P = np.stack([p.probs for p in preds]); votes = member_votes(preds, threshold)
     mean, agree, m = P.mean(0), votes.sum(0), len(preds)
-    t = _thresholds(threshold, P.shape[2])
+    t = thresholds(threshold, P.shape[2])
     if method == 'ctp': pred = (mean >= t).astype(np.int8)
     elif method == 'ptc_lw': pred = np.where(2*agree == m, mean >= t, 2*agree > m).astype(np.int8)
     else: pred = _mode_sets(votes, P)

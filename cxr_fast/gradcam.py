@@ -13,7 +13,8 @@ import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from PIL import Image
 from fastai.vision.all import Pipeline, IntToFloatTensor, TensorImageBW, RandomResizedCropGPU, AffineCoordTfm
 from .catalog import Catalog, load_spec
-from .data import LoadCXR, ToChannels, Recipe, get_recipe, _norm
+from .data import load_cxr
+from .recipes import ToChannels, Recipe, get_recipe, normalize
 
 # %% auto #0
 __all__ = ['BOX_COLUMNS', 'BOX_HEADER', 'BOX_FINDINGS', 'cam_from_grads', 'upsample_cams', 'gradcam_logits', 'gradcam',
@@ -248,9 +249,9 @@ def model_inputs(root:Path|str, # dataset root
                  stats:tuple|None=None, # normalisation as in `cxr_dataloaders` (default: ImageNet's)
                 ) -> torch.Tensor:
     "The evaluation batch `cxr_dataloaders` would make of these files: (n, n_channels, size, size), normalised"
-    load = LoadCXR(root, rec.presize, rec.crop)
+    load = lambda p: TensorImageBW(torch.from_numpy(load_cxr(root, p, rec.presize, rec.crop))[None])
     x = TensorImageBW(torch.stack([load(p) for p in paths]))
-    pipe = Pipeline([IntToFloatTensor(), *rec.train_tfms, *rec.eval_tfms, ToChannels(n_channels), _norm(n_channels, stats)], split_idx=1)
+    pipe = Pipeline([IntToFloatTensor(), *rec.train_tfms, *rec.eval_tfms, ToChannels(n_channels), normalize(n_channels, stats)], split_idx=1)
     return pipe(x).as_subclass(torch.Tensor)
 
 # %% ../nbs/13_gradcam.ipynb #a2554bac
@@ -308,7 +309,7 @@ def localisation_scores(model, # a `CXRModel`
                         frame=1024, # side (or (width, height)) of the boxes' pixel frame; None: the file's own pixels
                         n_channels:int|None=None, # input channels (default: `model.n_in`)
                         stats:tuple|None=None, # normalisation, as given to `cxr_dataloaders`
-                        meta_encoder=None, # `dls.meta_encoder`, for models that fuse meta data
+                        meta_encoder=None, # `dls.cxr.meta_encoder`, for models that fuse meta data
                         tol:float=0., # pointing-game tolerance in input pixels
                         bs:int=16, # images per batch
                        ) -> tuple:
@@ -322,7 +323,7 @@ def localisation_scores(model, # a `CXRModel`
     if len(drop := sorted(set(b.finding) - set(labels))):
         warnings.warn(f"boxed finding(s) {drop} are not among the model's labels: left out"); b = b[b.finding.isin(labels)]
         if not len(b): raise ValueError(f"none of the boxed findings {drop} is among the model's labels {labels}")
-    if getattr(model, 'n_meta', 0) and meta_encoder is None: raise ValueError("this model fuses meta data: pass meta_encoder=dls.meta_encoder")
+    if getattr(model, 'n_meta', 0) and meta_encoder is None: raise ValueError("this model fuses meta data: pass meta_encoder=dls.cxr.meta_encoder")
     imgs, rows = list(dict.fromkeys(b.image)), []
     for i in range(0, len(imgs), bs):
         chunk = imgs[i:i+bs]; sub = df.iloc[names[chunk].to_numpy()]

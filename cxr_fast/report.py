@@ -14,12 +14,14 @@ import numpy as np, pandas as pd
 from fastcore.basics import patch
 from scipy.stats import rankdata, norm
 from sklearn.metrics import roc_curve
-from .metrics import label_auc, mean_auc, threshold_metrics, multilabel_scores, _inputs
+from .data import eval_targets
+from .metrics import label_auc, mean_auc, threshold_metrics, multilabel_scores, check_inputs
+from .calibration import POOLED, calibration_table, ece_of, plot_reliability
 from .ensemble import Predictions, PredictionsError, load_predictions, align
 
 # %% auto #0
-__all__ = ['DeLong', 'POOLED', 'bootstrap_auc', 'delong_test', 'compare_models', 'spearman_matrix', 'plot_spearman',
-           'calibration_table', 'ece', 'plot_reliability', 'plot_roc', 'Report', 'evaluation_report']
+__all__ = ['DeLong', 'bootstrap_auc', 'delong_test', 'compare_models', 'spearman_matrix', 'plot_spearman', 'plot_roc', 'Report',
+           'evaluation_report']
 
 # %% ../nbs/14_report.ipynb #a2e1b904
 def _boot_counts(n:int, n_boot:int, rng) -> np.ndarray:
@@ -63,15 +65,16 @@ def _percentile_ci(a:np.ndarray, ci:float) -> tuple: # lo, hi per column (NaN wh
     return lo, hi
 
 def bootstrap_auc(probs, # (n, n_labels) scores
-                  targets, # (n, n_labels) targets; NaN = ignored; >= 0.5 = positive
+                  targets, # (n, n_labels) raw targets (1, 0, -1, NaN), scored by `rule`
                   labels=None, # label names (default: DataFrame columns, else positions)
                   n_boot:int=1000, # number of resamples
                   ci:float=0.95, # coverage of the interval
                   seed:int=0, # seed of the `np.random.default_rng` drawing the resamples
+                  rule:str='exclude', # the evaluation rule for uncertain (-1) targets (`EVAL_RULES`)
                  ) -> pd.DataFrame: # per label: auc, lo, hi, n_used, n_skipped, n_pos, n_neg, note
     "Per-label AUC with a percentile bootstrap interval over images; one-class resamples are skipped and counted"
     if not 0 < ci < 1: raise ValueError(f"ci must be in (0, 1), got {ci}")
-    p, t, labels = _inputs(probs, targets, labels)
+    p, t, labels = check_inputs(probs, targets, labels, rule)
     tab = label_auc(p, t, labels)
     a = _boot_aucs(p, t, tab, n_boot, seed)
     lo, hi = _percentile_ci(a, ci)
@@ -115,9 +118,9 @@ def delong_test(y, # (N,) targets of one label; NaN = ignored; >= 0.5 = positive
 def _pred_name(p:Predictions, default:str) -> str: return p.name or Path(p.meta.get('file', default)).stem
 
 def _targets(preds:list) -> np.ndarray:
-    "The targets of the first of (aligned) `preds` that has them; a clear error when none has any"
+    "The scoring targets of the first of (aligned) `preds` that has them, under its evaluation rule (`eval_rule` in its meta, default 'exclude'); a clear error when none has any"
     for o in preds:
-        if o.targets is not None: return o.targets.astype(np.float64)
+        if o.targets is not None: return eval_targets(o.targets, o.meta.get('eval_rule', 'exclude'))
     names = ', '.join(_pred_name(p, 'predictions') for p in preds)
     raise PredictionsError(f"{names}: the report needs targets, but these predictions have none "
                            "(predict a labelled set, e.g. `learner_predictions` on a DataLoader with targets)")
@@ -197,69 +200,6 @@ def plot_spearman(mat:pd.DataFrame, # from `spearman_matrix`
     for (i, j), v in np.ndenumerate(mat.to_numpy()):
         ax.text(j, i, f'{v:.2f}', ha='center', va='center', color='w' if v < 0.7 else 'k')
     fig.colorbar(im, ax=ax, shrink=0.8)
-    return fig
-
-# %% ../nbs/14_report.ipynb #e880e50f
-POOLED = '(pooled)'
-
-def _bin_stats(p:np.ndarray, y:np.ndarray, n_bins:int) -> pd.DataFrame:
-    "Per equal-width bin: edges, mean predicted, observed frequency, count"
-    edges = np.linspace(0, 1, n_bins + 1)
-    k = np.digitize(p, edges[1:-1])                # 0 .. n_bins-1; p == 1 in the last bin
-    cnt = np.bincount(k, minlength=n_bins)
-    with np.errstate(invalid='ignore', divide='ignore'):
-        mp, obs = np.bincount(k, p, n_bins)/cnt, np.bincount(k, y, n_bins)/cnt
-    return pd.DataFrame(dict(bin=np.arange(n_bins), lo=edges[:-1], hi=edges[1:], mean_pred=mp, observed=obs, count=cnt))
-
-def calibration_table(probs, # (n, n_labels) probabilities in [0, 1]
-                      targets, # (n, n_labels) targets; NaN = ignored; >= 0.5 = positive
-                      labels=None, # label names (default: DataFrame columns, else positions)
-                      n_bins:int=10, # equal-width bins on [0, 1]
-                     ) -> pd.DataFrame: # label, bin, lo, hi, mean_pred, observed, count
-    "Reliability table per label and pooled over labels"
-    p, t, labels = _inputs(probs, targets, labels)
-    ok = ~np.isnan(t) & ~np.isnan(p)
-    if ok.any() and (p[ok].min() < 0 or p[ok].max() > 1):
-        raise ValueError(f"calibration needs probabilities in [0, 1], got scores in [{p[ok].min():.3g}, {p[ok].max():.3g}] (logits? apply a sigmoid)")
-    parts = {POOLED: _bin_stats(p[ok], t[ok] >= 0.5, n_bins)}
-    parts.update({l: _bin_stats(p[ok[:, j], j], t[ok[:, j], j] >= 0.5, n_bins) for j, l in enumerate(labels)})
-    return pd.concat(parts, names=['label', None]).reset_index(level=0).reset_index(drop=True)
-
-# %% ../nbs/14_report.ipynb #91473ade
-def _ece_of(cal:pd.DataFrame) -> pd.Series:
-    "ECE per label of a calibration table (in the table's label order)"
-    g = cal[cal['count'] > 0]
-    e = (g['count']*(g.observed - g.mean_pred).abs()).groupby(g.label, sort=False).sum()/g.groupby('label', sort=False)['count'].sum()
-    return e.reindex(cal.label.unique()).rename('ece').rename_axis('label')
-
-def ece(probs, # (n, n_labels) probabilities in [0, 1]
-        targets, # (n, n_labels) targets; NaN = ignored; >= 0.5 = positive
-        labels=None, # label names (default: DataFrame columns, else positions)
-        n_bins:int=10, # equal-width bins on [0, 1]
-       ) -> pd.Series: # ECE pooled ('(pooled)', first) and per label
-    "Expected calibration error, pooled over labels and per label"
-    return _ece_of(calibration_table(probs, targets, labels, n_bins))
-
-# %% ../nbs/14_report.ipynb #bbaf5538
-def plot_reliability(cal:pd.DataFrame, # from `calibration_table`
-                     per_label:bool=True, # also draw each label's curve
-                     figsize=(5, 6), # figure size
-                     title:str='', # figure title
-                    ):
-    "Reliability diagram (pooled and per label) with the pooled bin counts below"
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=figsize, layout='constrained')
-    ax, hx = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
-    ax.plot([0, 1], [0, 1], 'k:', lw=1, label='perfect')
-    e = _ece_of(cal)
-    for l, g in cal[cal['count'] > 0].groupby('label', sort=False):
-        if l == POOLED: ax.plot(g.mean_pred, g.observed, 'o-', c='k', lw=2.5, label=f'pooled (ECE {e[l]:.3f})', zorder=3)
-        elif per_label: ax.plot(g.mean_pred, g.observed, '.-', lw=1, alpha=0.7, label=f'{l} ({e[l]:.3f})')
-    ax.set(xlim=(0, 1), ylim=(0, 1), ylabel='observed frequency', title=title or 'Reliability')
-    ax.legend(fontsize=7, loc='upper left')
-    pooled = cal[cal.label.eq(POOLED)]
-    hx.bar(pooled.lo, pooled['count'], width=pooled.hi - pooled.lo, align='edge', color='0.6', edgecolor='w')
-    hx.set(xlabel='mean predicted probability', ylabel='count')
     return fig
 
 # %% ../nbs/14_report.ipynb #89d607e2
@@ -379,7 +319,7 @@ def _summary(pred:Predictions, t:np.ndarray, tab:pd.DataFrame, a:np.ndarray, e:p
                 mean_auc_lo=lo, mean_auc_hi=hi, n_auc_defined=m.n_defined, undefined_labels=m.undefined,
                 mean_auc_boot_skipped=skipped, hamming_loss=ms['hamming_loss'], micro_f1=ms['micro_f1'],
                 macro_f1=ms['macro_f1'], n_entries=ms['n_entries'], ece_pooled=float(e[POOLED]),
-                ece_mean_label=float(e.drop(POOLED).mean()), n_negative_targets=int((t < 0).sum()),
+                ece_mean_label=float(e.drop(POOLED).mean()), eval_rule=pred.meta.get('eval_rule', 'exclude'), n_uncertain_targets=int((pred.targets == -1).sum()),
                 threshold=np.asarray(threshold).tolist(), n_boot=n_boot, ci=ci, seed=seed, meta=pred.meta)
 
 # %% ../nbs/14_report.ipynb #94ea8a87
@@ -399,7 +339,7 @@ def evaluation_report(pred_or_path, # Predictions with targets, a predictions fi
     if others: align([pred, *others])                    # fail early, with align's message, before computing
     tab, a = _label_table(pred.probs, t, pred.labels, threshold, n_boot, ci, seed)
     cal = calibration_table(pred.probs, t, pred.labels, n_bins)
-    e = _ece_of(cal)
+    e = ece_of(cal)
     name = _pred_name(pred, 'model')
     rep = Report(name, tab, _summary(pred, t, tab, a, e, threshold, n_boot, ci, seed), cal, e,
                  dict(roc=plot_roc(pred), reliability=plot_reliability(cal, title=f'Reliability: {name}')))
