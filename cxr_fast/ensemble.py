@@ -62,7 +62,8 @@ def save_predictions(p:Predictions, # the predictions
     pq.write_table(t, path)
     return Path(path)
 
-def load_predictions(path:Path|str) -> Predictions:
+def load_predictions(path:Path|str, # a `.parquet` file written by `save_predictions`
+                    ) -> Predictions:
     "Read a predictions file written by `save_predictions`, with a clear error for anything else"
     import pyarrow.parquet as pq
     path = Path(path)
@@ -164,7 +165,12 @@ def ensemble(preds:list, # Predictions (or paths to predictions files) of the me
     return EnsembleResult(method, preds[0].ids, preds[0].labels, mean, pred, agree, m, preds[0].targets)
 
 # %% ../nbs/12_ensemble.ipynb #31a3cf63
-def pham_tta_mat(x, max_deg=7., max_scale=0.02, max_shear_px=5., flip=True):
+def pham_tta_mat(x, # (bs, C, H, W) batch (only its size and device are used)
+                 max_deg=7., # largest rotation in degrees
+                 max_scale=0.02, # largest relative change of scale
+                 max_shear_px=5., # largest shear, in pixels of the image side
+                 flip=True, # random horizontal flips
+                ):
     "Random affine matrices: flip, rotation ±max_deg, scaling ±max_scale, shear up to ±max_shear_px pixels"
     bs, dev = x.size(0), x.device
     def u(m): return (torch.rand(bs, device=dev)*2 - 1)*m

@@ -84,7 +84,8 @@ def gradcam(model, # a `CXRModel`
 # %% ../nbs/13_gradcam.ipynb #1dfc1477
 def _np(a): return a.detach().float().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a, np.float32)
 
-def display_gray(image) -> np.ndarray:
+def display_gray(image, # an image: (H, W), (C, H, W) or (H, W, C), array or tensor
+                ) -> np.ndarray:
     "A 2-D float array in [0, 1] for display: (H, W), (C, H, W) or (H, W, C) tensors or arrays, rescaled to their range"
     a = _np(image).astype(np.float32)
     if a.ndim == 3: a = a.mean(0) if a.shape[0] in (1, 3) else a[..., :3].mean(-1)

@@ -161,7 +161,8 @@ class CXRHead(nn.Module):
         return self.fc(x)
 
 # %% ../nbs/09_models.ipynb #e92c7b99
-def frozen_bns(m:nn.Module) -> list:
+def frozen_bns(m:nn.Module, # the network
+              ) -> list:
     "BatchNorm layers of `m` whose affine parameters are all frozen"
     return [l for l in m.modules() if isinstance(l, nn.modules.batchnorm._BatchNorm)
             and (ps := list(l.parameters(recurse=False))) and not any(p.requires_grad for p in ps)]
@@ -228,7 +229,8 @@ def cxr_model(arch:str, # a registry name ('densenet121', 'resnet38', 'xception'
     return CXRModel(body, CXRHead(body.num_features, n_out, head, n_meta, drop), n_in, arch, pretrained, large, head_wd, input_size)
 
 # %% ../nbs/09_models.ipynb #95b9b921
-def model_splitter(m:CXRModel) -> list:
+def model_splitter(m:CXRModel, # the model
+                  ) -> list:
     "[body parameters, head parameters], for fastai's `Learner(splitter=...)`"
     return [list(m.body.parameters()), list(m.head.parameters())]
 

@@ -179,7 +179,9 @@ import random, warnings
 class NaNGuard(Callback):
     "Skip training steps whose loss is not finite; stop with a clear message after `max_skips`"
     order = 55
-    def __init__(self, max_skips:int=10): self.max_skips, self.skipped = max_skips, []
+    def __init__(self,
+                 max_skips:int=10, # non-finite losses skipped before the run stops
+                ): self.max_skips, self.skipped = max_skips, []
     def before_fit(self): self.skipped = []
     def after_loss(self):
         if not self.training or torch.isfinite(self.learn.loss_grad).all(): return
@@ -202,7 +204,9 @@ def _set_rng_state(learn, s:dict):
 class ResumeCheckpoint(Callback):
     "Save model, optimiser, epoch, trackers and RNG states after every epoch, to resume a killed run"
     order = TrackerCallback.order + 10   # after the trackers have updated their best values
-    def __init__(self, fname:str='resume'): self.fname, self.trackers = fname, None
+    def __init__(self,
+                 fname:str='resume', # checkpoint name in `learn.path/learn.model_dir`
+                ): self.fname, self.trackers = fname, None
     def _set_resume_state(self, st): self.trackers = st
     @property
     def file(self) -> Path: return self.learn.path/self.learn.model_dir/f'{self.fname}.pth'
