@@ -7,7 +7,7 @@
    switched off (OpenCV only), and a plain PIL loop (open, convert to 8-bit gray, resize the shorter side, centre crop), on the same
    files: NIH 1024² PNG (8-bit and RGBA), CheXpert-small JPEG, PadChest 16-bit PNG.
 2. Loader throughput, images per second on one core, before GPU transforms (no augmentation, no normalisation):
-   batches read from the cache (`CacheDL.create_batch`), vs the on-the-fly fastai DataLoaders decoding the files
+   batches read from the cache (`CXRDataLoader.create_batch`), vs the on-the-fly fastai DataLoaders decoding the files
    (num_workers=0), vs torchxrayvision's NIH dataset item (PNG -> centre crop -> resize to 224).
 3. GPU training throughput: needs CUDA; this script says so and prints no number when there is none.
 Medians over repeats; ratios measured in the same run. Results go to tests/benchmarks/BENCHMARKS.md."""
@@ -83,7 +83,7 @@ def bench_loader(size, repeats, tmp):
     from cxr_fast.nih import load_nih
     from cxr_fast.splits import Split
     from cxr_fast.cache import build_cache, open_cache
-    from cxr_fast.data import cxr_dataloaders, CacheDL
+    from cxr_fast.data import cxr_dataloaders
     from fastai.vision.all import IntToFloatTensor
     cat = load_nih(SHARED/'nih', csv=xrv_table('Data_Entry_2017_v2020.csv.gz'), image_dir='images_1024', splits=False)
     names = {p.name for p in (SHARED/'nih/images_1024').glob('*.png')}
@@ -102,8 +102,8 @@ def bench_loader(size, repeats, tmp):
     cache_rate = len(batches)*64/t_cache
     # 2. on-the-fly fastai DataLoaders decoding the files (item pipeline only, num_workers=0)
     raw = cxr_dataloaders(cat, split, 'findings14', recipe='pham2020', size=crop, bs=64, n_channels=1, cache=None, num_workers=0)
-    ds = raw.train_ds
-    raw_rate = rate(lambda i: ds[i], list(range(len(ds))), repeats)
+    rdl = raw.train                                                           # one item: decode, resize, crop
+    raw_rate = rate(lambda i: rdl.create_item(i), list(range(rdl.n)), repeats)
     # 3. torchxrayvision's NIH dataset item on the same files
     import torchxrayvision as xrv, torchvision
     tf = torchvision.transforms.Compose([xrv.datasets.XRayCenterCrop(), xrv.datasets.XRayResizer(224)])
@@ -117,14 +117,15 @@ def bench_loader(size, repeats, tmp):
 
 
 def bench_gpu(tmp, n=2048, bs=128, steps=30, size=224, arch='densenet121', device='cuda'):
-    """DenseNet-121 at 224 px: model-only vs end-to-end (cache -> CacheDL -> GPU transforms -> step) img/s, per precision; 10x TTA.
+    """DenseNet-121 at 224 px: model-only vs end-to-end (cache -> CXRDataLoader -> GPU transforms -> step) img/s, per precision; 10x TTA.
     A step's time runs from the end of the previous step to the end of this one, so end-to-end includes fetching the batch."""
     from fastai.torch_core import set_seed
     from cxr_fast.synth import synth
     from cxr_fast.nih import load_nih
     from cxr_fast.splits import official_split
     from cxr_fast.cache import build_cache, open_cache
-    from cxr_fast.data import cxr_dataloaders, subset_dl, get_recipe
+    from cxr_fast.data import cxr_dataloaders, subset_dl
+    from cxr_fast.recipes import get_recipe
     from cxr_fast.models import cxr_model
     from cxr_fast.losses import masked_bce
     from cxr_fast.policies import PolicyMap, apply_policy
@@ -138,7 +139,7 @@ def bench_gpu(tmp, n=2048, bs=128, steps=30, size=224, arch='densenet121', devic
     pre = get_recipe('baltruschat2019', size).presize                  # 256 for 224 px
     cache = open_cache(build_cache(cat, pre, tmp/f'nih-{pre}', progress=False))
     dls = cxr_dataloaders(cat, split, 'findings14', recipe='baltruschat2019', size=size, bs=bs, cache=cache, device=device)
-    pm = PolicyMap(dls.labels)
+    pm = PolicyMap(dls.cxr.labels)
 
     def rate(prec, channels_last, batches):
         set_seed(0)
