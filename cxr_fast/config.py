@@ -38,11 +38,11 @@ class Settings:
     "Local settings: explicit overrides > `CXR_FAST_*` environment variables > `settings.ini` > defaults"
     def __init__(self,
                  path:Path|str|None=None, # settings file (default: `find_settings()`)
-                 overrides:dict|None=None, # explicit values that beat everything, e.g. `dict(nih_root='/data/nih')`; `None` values are ignored
+                 **overrides, # explicit values that beat everything, e.g. `nih_root='/data/nih'`; `None` values are ignored
                 ):
         self.path = Path(path) if path else find_settings()
         self.file = self._read(self.path)
-        self.overrides = {k:v for k,v in (overrides or {}).items() if v is not None}
+        self.overrides = {k:v for k,v in overrides.items() if v is not None}
 
     @staticmethod
     def _read(path):
