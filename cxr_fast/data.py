@@ -166,10 +166,17 @@ class CXRData:
         "(n, crop, crop) uint8 images of `rows`: one sorted read from the cache, else decoded from the files"
         r = np.asarray(rows)
         if self.cache is None: return np.stack([self.image(i) for i in r]) if len(r) else np.empty((0, self.recipe.crop, self.recipe.crop), np.uint8)
-        c, order = self.cache.rows_of(self.catalog.df.path.iloc[r]), None
+        c = self.cache_rows[r]
+        if (c < 0).any(): self.cache.rows_of(self.catalog.df.path.iloc[r[c < 0]])     # raises, naming the images not in the cache
         order = np.argsort(c)
         x = np.empty((len(r), self.cache.size, self.cache.size), np.uint8); x[order] = self.cache.array[c[order]]
         return center_crop(x, self.recipe.crop) if self.recipe.crop < self.cache.size else x
+    @property
+    def cache_rows(self) -> np.ndarray:
+        "The cache row of every catalog row (-1: not in the cache), looked up once"
+        have = getattr(self, '_cache_rows', (None, None))
+        if have[0] is not self.cache: have = self._cache_rows = (self.cache, self.catalog.df.path.map(self.cache.row).fillna(-1).to_numpy(np.int64))
+        return have[1]
     def image(self,
               row:int, # row position
              ) -> np.ndarray:
