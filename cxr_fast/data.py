@@ -128,6 +128,8 @@ class CXRData:
         if self.eval_rule not in EVAL_RULES: raise ValueError(f"unknown evaluation rule {self.eval_rule!r}; choose one of {list(EVAL_RULES)}")
         if self.targets.shape != (len(self.catalog.df), len(self.labels)):
             raise ValueError(f"targets have shape {self.targets.shape}, expected (catalog rows, labels) = {(len(self.catalog.df), len(self.labels))}")
+        self._meta = None if self.meta_encoder is None else self.meta_encoder(self.catalog.df)   # once; a bad value fails here, not mid-epoch
+        if self.cache is not None: self.check_cache()
     def __repr__(self):
         return (f"CXRData({self.catalog.name}: {len(self.labels)} labels, split {self.split.name or self.split.strategy!r} {self.split.counts()}, "
                 f"recipe {self.recipe.name} at {self.size}px, {'cache' if self.cache is not None else 'files'}, eval rule {self.eval_rule!r})")
@@ -154,8 +156,8 @@ class CXRData:
     def meta(self,
              rows, # row positions
             ) -> np.ndarray|None:
-        "(n, 3) model meta input of `rows` (None without a meta encoder)"
-        return None if self.meta_encoder is None else self.meta_encoder(self.catalog.df.iloc[rows])
+        "(n, 3) model meta input of `rows` (None without a meta encoder), encoded once for the whole catalog"
+        return None if self._meta is None else self._meta[rows]
     @property
     def batch_tfms(self) -> list:
         "The batch transforms after `IntToFloatTensor`; fastai's `split_idx` runs the augmentation on training batches only"
@@ -177,6 +179,10 @@ class CXRData:
         have = getattr(self, '_cache_rows', (None, None))
         if have[0] is not self.cache: have = self._cache_rows = (self.cache, self.catalog.df.path.map(self.cache.row).fillna(-1).to_numpy(np.int64))
         return have[1]
+    def check_cache(self):
+        "A clear error now, naming them, when images the split uses are not in the cache"
+        used = np.flatnonzero(self.split.subset.notna().to_numpy())
+        if (miss := used[self.cache_rows[used] < 0]).size: self.cache.rows_of(self.catalog.df.path.iloc[miss])
     def image(self,
               row:int, # row position
              ) -> np.ndarray:
@@ -234,6 +240,7 @@ class CXRDataLoader(DataLoader):
         kw = dict(cxr=self.cxr, subset=self.subset, train=self.train, rows=self.rows, bs=self.bs, shuffle=self.shuffle,
                   drop_last=self.drop_last, device=self.device, num_workers=self.fake_l.num_workers, pin_memory=self.pin_memory)
         kw.update({n: o for n in self._methods if not isinstance(o := getattr(self, n), MethodType)})
+        if {'subset', 'train'} & set(kwargs): kw.pop('rows'); kw.pop('after_batch')        # another subset or mode: rebuilt from `cxr`
         return type(self)(**{**kw, **kwargs})
 
 class CXRDataLoaders(DataLoaders):
@@ -246,6 +253,10 @@ class CXRDataLoaders(DataLoaders):
                 ):
         super().__init__(*loaders, path=path, device=device)
         self.cxr = cxr
+    def new_empty(self):
+        "Not supported yet: fastai's `Learner.export` needs it"
+        raise NotImplementedError("cxr_fast DataLoaders cannot be exported empty (learn.export); save the weights with "
+                                  "learn.save and rebuild the DataLoaders with cxr_dataloaders to load them")
 
 # %% ../nbs/05_data.ipynb #f5de185c
 def resolve_cache(cat:Catalog, # the catalog

@@ -16,7 +16,7 @@ from .metrics import thresholds
 
 # %% auto #0
 __all__ = ['PredictionsError', 'Predictions', 'save_predictions', 'load_predictions', 'learner_predictions', 'align',
-           'EnsembleResult', 'member_votes', 'ensemble', 'pham_tta_mat', 'augment_batch', 'tta_predict']
+           'EnsembleResult', 'eval_rule_of', 'member_votes', 'ensemble', 'pham_tta_mat', 'augment_batch', 'tta_predict']
 
 # %% ../nbs/12_ensemble.ipynb #e34f85ff
 class PredictionsError(ValueError):
@@ -94,7 +94,7 @@ def learner_predictions(learn, # a trained Learner whose DataLoaders come from `
         probs = bayes_chain(probs, parent_index(cxr.labels, cxr.hierarchy if hierarchy is True else hierarchy))
     m = getattr(learn.model, 'arch', None)
     return Predictions(dl.ids, cxr.labels, probs, targs, dict(name=name or str(m), arch=str(m), dataset=cxr.catalog.name, tta=tta,
-                       bayes_chain=hierarchy is not False, eval_rule=cxr.eval_rule, **meta))
+                       bayes_chain=hierarchy is not False, **{'eval_rule': cxr.eval_rule, **meta}))
 
 # %% ../nbs/12_ensemble.ipynb #9c8758b4
 def align(preds:list, # Predictions of the members
@@ -117,18 +117,29 @@ def align(preds:list, # Predictions of the members
 class EnsembleResult:
     "The combined probabilities (CTP) or votes, the decision, and the members' agreement"
     method: str # 'ctp', 'ptc_lw' or 'ptc_mode'
-    ids: list
-    labels: list
+    ids: list # image ids, one per row
+    labels: list # label names, one per column
     probs: np.ndarray # mean probability of the members (all methods)
     pred: np.ndarray # (n, L) 0/1 decision of the method
     agreement: np.ndarray # (n, L) number of members predicting positive
-    n_members: int
-    targets: np.ndarray|None = None
-    def to_predictions(self, name=None) -> Predictions:
-        "The mean probabilities as a `Predictions` (for the report)"
-        return Predictions(self.ids, self.labels, self.probs, self.targets, dict(name=name or f'ensemble_{self.method}', members=self.n_members))
+    n_members: int # number of members
+    targets: np.ndarray|None = None # (n, L) raw targets, when the members have them
+    eval_rule: str = 'exclude' # the members' evaluation rule
+    def to_predictions(self,
+                       name:str|None=None, # model name (default: 'ensemble_<method>')
+                      ) -> Predictions:
+        "The mean probabilities as a `Predictions` (for the report), with the members' evaluation rule"
+        return Predictions(self.ids, self.labels, self.probs, self.targets,
+                           dict(name=name or f'ensemble_{self.method}', members=self.n_members, eval_rule=self.eval_rule))
 
 # %% ../nbs/12_ensemble.ipynb #46f93630
+def eval_rule_of(preds:list, # Predictions scored together
+                ) -> str:
+    "The one evaluation rule of `preds` (`eval_rule` in their meta, default 'exclude'); different rules are an error"
+    rules = {p.meta.get('eval_rule', 'exclude') for p in preds}
+    if len(rules) > 1: raise PredictionsError(f"the predictions were made under different evaluation rules {sorted(rules)}: score them with one")
+    return rules.pop() if rules else 'exclude'
+
 def member_votes(preds:list, # aligned members
                  threshold=0.5, # one threshold, or one per label
                 ) -> np.ndarray:
@@ -156,13 +167,14 @@ def ensemble(preds:list, # Predictions (or paths to predictions files) of the me
     "Combine members' predictions by Liz et al.'s CTP, PTC-lw or PTC-mode"
     if method not in ('ctp', 'ptc_lw', 'ptc_mode'): raise ValueError(f"unknown ensemble method {method!r}; choose 'ctp', 'ptc_lw' or 'ptc_mode'")
     preds = align([load_predictions(p) if isinstance(p, (str, Path)) else p for p in preds])
+    rule = eval_rule_of(preds)
     P = np.stack([p.probs for p in preds]); votes = member_votes(preds, threshold)
     mean, agree, m = P.mean(0), votes.sum(0), len(preds)
     t = thresholds(threshold, P.shape[2])
     if method == 'ctp': pred = (mean >= t).astype(np.int8)
     elif method == 'ptc_lw': pred = np.where(2*agree == m, mean >= t, 2*agree > m).astype(np.int8)
     else: pred = _mode_sets(votes, P)
-    return EnsembleResult(method, preds[0].ids, preds[0].labels, mean, pred, agree, m, preds[0].targets)
+    return EnsembleResult(method, preds[0].ids, preds[0].labels, mean, pred, agree, m, preds[0].targets, rule)
 
 # %% ../nbs/12_ensemble.ipynb #31a3cf63
 def pham_tta_mat(x, # (bs, C, H, W) batch (only its size and device are used)
@@ -191,11 +203,12 @@ def augment_batch(x:torch.Tensor, # (bs, C, H, W) float batch
 
 # %% ../nbs/12_ensemble.ipynb #4141e384
 def tta_predict(learn, # a trained Learner
-                dl, # DataLoader to predict (a `test_dl`/`subset_dl`, with labels)
+                dl, # DataLoader to predict (e.g. `subset_dl`, with labels); read unshuffled, in its `ids` order
                 n:int=10, # augmented draws per image (Pham: 10)
                 mat_fn=pham_tta_mat, # the draw
                ) -> tuple:
     "(probs, targets) as numpy: the mean over `n` augmented draws of each batch"
+    if dl.shuffle or dl.drop_last: dl = dl.new(shuffle=False, drop_last=False)     # rows in `dl.ids` order, none dropped
     model = learn.model.eval()
     act = getattr(learn.loss_func, 'activation', torch.sigmoid)
     P, T = [], []

@@ -184,6 +184,7 @@ class CXRLoss:
     def __repr__(self): return f"CXRLoss({self.policy}, base={self.base!r}, conditional={self.parents is not None})"
 
 # %% ../nbs/08_losses.ipynb #32b8fc02
+import warnings
 from fastai.learner import Learner
 from fastcore.basics import patch
 from .hierarchy import parent_index, freeze_but_last
@@ -197,9 +198,11 @@ def with_policy(self:Learner,
                 policy:str|dict='U-Ones', # one policy for all labels, or label -> policy
                 **kwargs, # passed to `PolicyMap` (default, blank, lsr)
                ) -> Learner:
-    "Resolve the raw targets with `policy` in the learner's `CXRLoss`"
+    "Resolve the raw targets with `policy` in the learner's `CXRLoss` (the blank rule is kept unless `blank=` is given)"
     lf = _cxr_loss(self)
-    lf.policy = PolicyMap(lf.policy.labels, policy, **kwargs)
+    lf.policy = PolicyMap(lf.policy.labels, policy, **{'blank': lf.policy.blank, **kwargs})
+    if isinstance(lf.base, WeightedBCE):
+        warnings.warn("the loss's positive weights were computed under the previous policy; rebuild the learner to recompute them")
     return self
 
 @patch

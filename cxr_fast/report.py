@@ -17,7 +17,7 @@ from sklearn.metrics import roc_curve
 from .data import eval_targets
 from .metrics import label_auc, mean_auc, threshold_metrics, multilabel_scores, check_inputs
 from .calibration import POOLED, calibration_table, ece_of, plot_reliability
-from .ensemble import Predictions, PredictionsError, load_predictions, align
+from .ensemble import Predictions, PredictionsError, load_predictions, align, eval_rule_of
 
 # %% auto #0
 __all__ = ['DeLong', 'bootstrap_auc', 'delong_test', 'compare_models', 'spearman_matrix', 'plot_spearman', 'plot_roc', 'Report',
@@ -138,6 +138,7 @@ def compare_models(pred_a:Predictions, # model A (its targets are used)
                   ) -> pd.DataFrame: # per label: auc_a, auc_b, auc_diff, z, p_value, n_pos, n_neg, note
     "Per-label DeLong test of model A's AUC against model B's on the same images"
     a, b = align([pred_a, pred_b])
+    eval_rule_of([a, b])                                   # both scored under one rule
     t = _targets([a, b])
     tab = label_auc(a.probs, t, a.labels).assign(note_b=label_auc(b.probs, t, a.labels).note)
     rows = [_delong_row(t[:, j], a.probs[:, j], b.probs[:, j], tab.note.iloc[j] or tab.note_b.iloc[j]) for j in range(len(a.labels))]
@@ -336,7 +337,7 @@ def evaluation_report(pred_or_path, # Predictions with targets, a predictions fi
     pred = _as_pred(pred_or_path)
     t = _targets([pred])
     others = [_as_pred(o) for o in (others or [])]
-    if others: align([pred, *others])                    # fail early, with align's message, before computing
+    if others: eval_rule_of(align([pred, *others]))      # fail early (images, labels, one evaluation rule) before computing
     tab, a = _label_table(pred.probs, t, pred.labels, threshold, n_boot, ci, seed)
     cal = calibration_table(pred.probs, t, pred.labels, n_bins)
     e = ece_of(cal)

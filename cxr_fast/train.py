@@ -192,14 +192,19 @@ class NaNGuard(Callback):
         raise CancelBatchException()
 
 # %% ../nbs/11_train.ipynb #b075374b
+def _train_dl(learn):
+    "The training DataLoader, unwrapped from fastai's `DistributedDL` when training on several processes"
+    dl = learn.dls.train
+    return getattr(dl, 'dl', dl)
+
 def _rng_state(learn) -> dict:
     return dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(),
-                cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None, dl=learn.dls.train.rng.getstate())
+                cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None, dl=_train_dl(learn).rng.getstate())
 
 def _set_rng_state(learn, s:dict):
     random.setstate(s['python']); np.random.set_state(s['numpy']); torch.set_rng_state(s['torch'])
     if s['cuda'] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
-    learn.dls.train.rng.setstate(s['dl'])
+    _train_dl(learn).rng.setstate(s['dl'])
 
 class ResumeCheckpoint(Callback):
     "Save model, optimiser, epoch, trackers and RNG states after every epoch, to resume a killed run"
