@@ -91,6 +91,7 @@ def mean_auc(probs, # (n, n_labels) scores
 
 # %% ../nbs/10_metrics.ipynb #ed07abef
 def _ratio(a, b): return a/b if b else np.nan
+def _ratio0(a, b): return a/b if b else 0.      # scikit-learn's zero_division=0, for the two-class F1
 
 def thresholds(threshold, # a number, or one per label
                n:int, # number of labels
@@ -105,7 +106,7 @@ def threshold_metrics(probs, # (n, n_labels) probabilities
                       labels=None, # label names (default: DataFrame columns, else positions)
                       threshold=0.5, # predicted positive when prob >= threshold; a number or one per label
                       rule:str='exclude', # the evaluation rule for uncertain (-1) targets (`EVAL_RULES`)
-                     ) -> pd.DataFrame: # per label: tp fp fn tn sensitivity specificity ppv npv f1 support note
+                     ) -> pd.DataFrame: # per label: tp fp fn tn sensitivity specificity ppv npv f1 f1_neg f1_both support note
     "Confusion counts and sensitivity, specificity, PPV, NPV, F1 per label over its non-NaN targets"
     p, t, labels = check_inputs(probs, targets, labels, rule)
     th, rows = thresholds(threshold, p.shape[1]), []
@@ -113,7 +114,8 @@ def threshold_metrics(probs, # (n, n_labels) probabilities
         y, s, note = _label_data(p, t, j)
         tn, fp, fn, tp = confusion_matrix(y, s >= th[j], labels=[False, True]).ravel() if not note else (np.nan,)*4
         rows.append(dict(tp=tp, fp=fp, fn=fn, tn=tn, sensitivity=_ratio(tp, tp+fn), specificity=_ratio(tn, tn+fp),
-                         ppv=_ratio(tp, tp+fp), npv=_ratio(tn, tn+fn), f1=_ratio(2*tp, 2*tp+fp+fn), support=tp+fn, note=note))
+                         ppv=_ratio(tp, tp+fp), npv=_ratio(tn, tn+fn), f1=_ratio(2*tp, 2*tp+fp+fn), f1_neg=_ratio(2*tn, 2*tn+fn+fp),
+                         f1_both=(_ratio0(2*tp, 2*tp+fp+fn) + _ratio0(2*tn, 2*tn+fn+fp))/2 if not note else np.nan, support=tp+fn, note=note))
     return pd.DataFrame(rows, index=pd.Index(labels, name='label'))
 
 # %% ../nbs/10_metrics.ipynb #f8f9e919

@@ -14,10 +14,11 @@ from timm.models.resnet import ResNet, Bottleneck
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 # %% auto #0
-__all__ = ['ARCHS', 'ARCH_ALIASES', 'HEADS', 'TRANSFER_MODES', 'resnet38', 'arch_name', 'add_large_pool', 'cxr_body',
-           'linear_head', 'dense2_head', 'cbam_mlp', 'ChannelAttention', 'SpatialAttention', 'CBAM', 'CXRHead',
-           'frozen_bns', 'CXRModel', 'cxr_model', 'model_splitter', 'set_trainable', 'transfer', 'forward_order',
-           'conv_order', 'freeze_fraction', 'apply_head_wd', 'masked_mean', 'demographics_loss']
+__all__ = ['ARCHS', 'ARCH_ALIASES', 'CBAM_VARIANTS', 'HEADS', 'TRANSFER_MODES', 'resnet38', 'arch_name', 'add_large_pool',
+           'cxr_body', 'linear_head', 'dense2_head', 'cbam_mlp', 'ChannelAttention', 'SpatialAttention',
+           'PublishedSpatialAttention', 'CBAM', 'CXRHead', 'frozen_bns', 'CXRModel', 'cxr_model', 'model_splitter',
+           'set_trainable', 'transfer', 'forward_order', 'conv_order', 'freeze_fraction', 'apply_head_wd',
+           'masked_mean', 'demographics_loss']
 
 # %% ../nbs/09_models.ipynb #09c8d508
 def resnet38(pretrained:bool=False, # must be False: no pretrained ResNet-38 weights exist
@@ -128,14 +129,29 @@ class SpatialAttention(nn.Module):
     def forward(self, x):
         return x * torch.sigmoid(self.conv(torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)))
 
-class CBAM(nn.Sequential):
-    "Convolutional Block Attention Module: channel attention, then spatial attention"
+class PublishedSpatialAttention(nn.Module):
+    "Fisher 2025's spatial gate as published: sigmoid(conv7x7(x)) over the whole feature map, one filter, with bias"
     def __init__(self,
                  nf:int, # channels of the feature map
-                 reduction:int=16, # channel reduction of the shared MLP
-                 ks:int=7, # kernel size of the spatial convolution
+                 ks:int=7, # kernel size of the convolution
                 ):
-        super().__init__(ChannelAttention(nf, reduction), SpatialAttention(ks))
+        super().__init__()
+        self.conv = nn.Conv2d(nf, 1, ks, padding=ks//2, bias=True)
+    def forward(self, x): return x * torch.sigmoid(self.conv(x))
+
+CBAM_VARIANTS = ('standard', 'published')
+
+class CBAM(nn.Sequential):
+    "Convolutional Block Attention Module: channel attention, then spatial attention (`standard` or Fisher's `published`)"
+    def __init__(self,
+                 nf:int, # channels of the feature map
+                 reduction:int|None=None, # channel reduction of the shared MLP (default: 16 standard, 2 published)
+                 ks:int=7, # kernel size of the spatial convolution
+                 variant:str='standard', # 'standard' (Woo et al.) or 'published' (Fisher 2025's code)
+                ):
+        if variant not in CBAM_VARIANTS: raise ValueError(f"unknown CBAM variant {variant!r}; choose one of {CBAM_VARIANTS}")
+        pub = variant == 'published'
+        super().__init__(ChannelAttention(nf, reduction or (2 if pub else 16)), PublishedSpatialAttention(nf, ks) if pub else SpatialAttention(ks))
 
 # %% ../nbs/09_models.ipynb #d9aea58e
 HEADS = dict(linear=linear_head, dense2=dense2_head, cbam=cbam_mlp)
@@ -147,11 +163,13 @@ class CXRHead(nn.Module):
                  n_out:int, # number of outputs (labels)
                  kind:str='linear', # 'linear', 'dense2' or 'cbam'
                  n_meta:int=0, # width of the meta vector concatenated after pooling
-                 drop:float|None=None): # dropout rate (None: the head's default)
+                 drop:float|None=None, # dropout rate (None: the head's default)
+                 cbam:str='standard', # CBAM variant of the 'cbam' head: 'standard' or 'published' (Fisher 2025)
+                ):
         super().__init__()
         if kind not in HEADS: raise ValueError(f"unknown head {kind!r}; valid: {list(HEADS)}")
         self.kind, self.n_meta = kind, n_meta
-        self.attn = CBAM(nf) if kind == 'cbam' else nn.Identity()
+        self.attn = CBAM(nf, variant=cbam) if kind == 'cbam' else nn.Identity()
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = HEADS[kind](nf + n_meta, n_out, drop)
 
@@ -221,12 +239,13 @@ def cxr_model(arch:str, # a registry name ('densenet121', 'resnet38', 'xception'
               large:bool=False, # Baltruschat's '-large' variant (448 input, extra pool; ResNets only)
               drop:float|None=None, # head dropout (None: the head's default)
               head_wd:float|None=None, # weight decay meant for the head only, stored as `head_wd`
+              cbam:str='standard', # CBAM variant of the 'cbam' head: 'standard' or 'published' (Fisher 2025)
               input_size:int|None=None, # the input side it is trained at (`cxr_learner` passes the recipe's size)
               **kwargs, # passed to `timm.create_model` (e.g. `drop_path_rate`)
              ) -> CXRModel:
     "A `CXRModel`: `arch`'s body with `head`, optional meta fusion; returns logits (bs, n_out)"
     body = cxr_body(arch, pretrained, n_in, large, **kwargs)
-    return CXRModel(body, CXRHead(body.num_features, n_out, head, n_meta, drop), n_in, arch, pretrained, large, head_wd, input_size)
+    return CXRModel(body, CXRHead(body.num_features, n_out, head, n_meta, drop, cbam), n_in, arch, pretrained, large, head_wd, input_size)
 
 # %% ../nbs/09_models.ipynb #95b9b921
 def model_splitter(m:CXRModel, # the model

@@ -11,10 +11,12 @@ import cv2, numpy as np, torch
 from fastai.vision.all import (TensorImage, Transform, RandTransform, Normalize, imagenet_stats, Flip, Rotate, Zoom,
     RandomResizedCropGPU, AffineCoordTfm)
 from fastcore.basics import store_attr
+from functools import partial
+from fastai.optimizer import Adam
 
 # %% auto #0
-__all__ = ['RECIPES', 'shift_shear_mat', 'ShiftShear', 'BrightnessRange', 'ToChannels', 'normalize', 'Recipe', 'get_recipe',
-           'make_template', 'template_crop']
+__all__ = ['PAPER_ADAM', 'KERAS_ADAM', 'RECIPES', 'shift_shear_mat', 'ShiftShear', 'BrightnessRange', 'ToChannels', 'normalize',
+           'Recipe', 'get_recipe', 'recipe_opt', 'make_template', 'template_crop']
 
 # %% ../nbs/04c_recipes.ipynb #af88a042
 def shift_shear_mat(x, # (bs, C, H, W) batch (only its size and device are used)
@@ -82,16 +84,22 @@ class Recipe:
     train_tfms: list = field(default_factory=list) # batch transforms, training only (they resize to `size`)
     eval_tfms: list = field(default_factory=list) # batch transforms applied to validation (and test) batches
     large: bool = False # the model is Baltruschat's '-large' variant (an extra pooling stage for large inputs)
+    opt: dict = field(default_factory=dict) # Adam's hyper-parameters in fastai's names (mom, sqr_mom, eps, wd); empty: fastai's defaults
 
-def _pham(size=224): return Recipe('pham2020', size, round(size*256/224), size)
+PAPER_ADAM = dict(mom=0.9, sqr_mom=0.999, eps=1e-8, wd=0.)     # Kingma & Ba's Adam as PyTorch implements it, no weight decay
+KERAS_ADAM = dict(mom=0.9, sqr_mom=0.999, eps=1e-7, wd=0.)     # Keras' Adam defaults
+
+def _pham(size=224): return Recipe('pham2020', size, round(size*256/224), size, opt=PAPER_ADAM)
 def _balt(size=224):
     pre = round(size*(480/448 if size >= 448 else 256/224))
     return Recipe('baltruschat2019', size, pre, pre,
-                  [RandomResizedCropGPU(size, min_scale=0.08, ratio=(3/4, 4/3), valid_scale=(size/pre)**2), Rotate(7, p=1., size=size), Flip(p=0.5, size=size)])
+                  [RandomResizedCropGPU(size, min_scale=0.08, ratio=(3/4, 4/3), valid_scale=(size/pre)**2), Rotate(7, p=1., size=size), Flip(p=0.5, size=size)],
+                  opt=PAPER_ADAM)
 def _liz(size=224):
     return Recipe('liz2022', size, size, size, [ShiftShear(0.1, 0.1, size=size), Zoom(min_zoom=0.9, max_zoom=1.1, p=1., size=size, pad_mode='zeros'),
-                                                 Rotate(45, p=1., size=size, pad_mode='zeros'), Flip(p=0.5, size=size), BrightnessRange(0.7, 1.1)])
-def _fisher(size=320): return Recipe('fisher2025', size, size, size, [Flip(p=0.5, size=size), Rotate(10, p=1., size=size)])
+                                                 Rotate(45, p=1., size=size, pad_mode='zeros'), Flip(p=0.5, size=size), BrightnessRange(0.7, 1.1)],
+                  opt=KERAS_ADAM)
+def _fisher(size=320): return Recipe('fisher2025', size, size, size, [Flip(p=0.5, size=size), Rotate(10, p=1., size=size)], opt=KERAS_ADAM)
 def _plain(size=224): return Recipe('plain', size, size, size)
 
 RECIPES = dict(pham2020=_pham, baltruschat2019=_balt, liz2022=_liz, fisher2025=_fisher, plain=_plain)
@@ -103,6 +111,12 @@ def get_recipe(name:str, # a key of `RECIPES`
     "A recipe by name, with a clear error listing the known ones"
     if name not in RECIPES: raise KeyError(f"unknown recipe {name!r}; known: {list(RECIPES)}")
     return replace(RECIPES[name](size) if size else RECIPES[name](), large=large)
+
+# %% ../nbs/04c_recipes.ipynb #baee9007
+def recipe_opt(rec:Recipe, # the recipe
+              ):
+    "fastai's `Adam` with the recipe's hyper-parameters, as an `opt_func`"
+    return partial(Adam, **rec.opt)
 
 # %% ../nbs/04c_recipes.ipynb #0d2d7689
 def make_template(images:list, # 2-D uint8 images of well-framed chests

@@ -16,10 +16,10 @@ from fastai.callback.tracker import SaveModelCallback, EarlyStoppingCallback, Re
 from fastai.callback.progress import CSVLogger
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.channelslast import ChannelsLast
-from fastai.optimizer import Adam
 from fastcore.basics import patch
 from .config import Settings
 from .data import CXRData, cxr_data
+from .recipes import recipe_opt
 from .policies import PolicyMap, apply_policy
 from .hierarchy import parent_index
 from .losses import MaskedBCE, WeightedBCE, DynamicWeightedBCE, CXRLoss
@@ -89,7 +89,7 @@ def cxr_learner(dls, # DataLoaders from `cxr_dataloaders`
                 path:Path|str='.', # where checkpoints and logs go
                 loss_kwargs:dict|None=None, # passed to the loss
                 model_kwargs:dict|None=None, # passed to `cxr_model`
-                **kwargs, # passed to `Learner` (e.g. `wd`, `cbs`, `opt_func`)
+                **kwargs, # passed to `Learner` (e.g. `wd`, `cbs`, `opt_func`; default optimiser: the recipe's Adam, `recipe_opt`)
                ) -> Learner:
     "A fastai `Learner` for multi-label CXR classification, assembled from names and the DataLoaders' `CXRData`"
     cxr = cxr_data(dls)
@@ -100,7 +100,7 @@ def cxr_learner(dls, # DataLoaders from `cxr_dataloaders`
                       large=cxr.recipe.large, input_size=cxr.size, **(model_kwargs or {}))
     pm = PolicyMap(cxr.labels, policy, blank=blank)
     Path(path).mkdir(parents=True, exist_ok=True)
-    learn = Learner(dls, model, loss_func=make_loss(loss, cxr, pm, conditional, **(loss_kwargs or {})), opt_func=kwargs.pop('opt_func', Adam),
+    learn = Learner(dls, model, loss_func=make_loss(loss, cxr, pm, conditional, **(loss_kwargs or {})), opt_func=kwargs.pop('opt_func', None) or recipe_opt(cxr.recipe),
                     splitter=model_splitter, metrics=[AUCMulti(cxr.labels, rule=cxr.eval_rule)], path=path, **kwargs)
     check_stats(cxr, model, pretrained)
     transfer(model, mode)
