@@ -20,8 +20,8 @@ from .calibration import POOLED, calibration_table, ece_of, plot_reliability
 from .ensemble import Predictions, PredictionsError, load_predictions, align, eval_rule_of
 
 # %% auto #0
-__all__ = ['DeLong', 'bootstrap_auc', 'delong_test', 'compare_models', 'spearman_matrix', 'plot_spearman', 'plot_roc', 'Report',
-           'evaluation_report']
+__all__ = ['DeLong', 'bootstrap_auc', 'bootstrap_samples', 'delong_test', 'compare_models', 'spearman_matrix', 'plot_spearman',
+           'plot_roc', 'Report', 'evaluation_report']
 
 # %% ../nbs/14_report.ipynb #a2e1b904
 def _boot_counts(n:int, n_boot:int, rng) -> np.ndarray:
@@ -82,6 +82,17 @@ def bootstrap_auc(probs, # (n, n_labels) scores
     skipped = np.where(tab.note.eq(''), n_boot - used, 0)
     return pd.DataFrame(dict(auc=tab.auc, lo=lo, hi=hi, n_used=used, n_skipped=skipped, n_pos=tab.n_pos,
                              n_neg=tab.n_neg, note=tab.note), index=tab.index)
+
+def bootstrap_samples(probs, # (n, n_labels) scores
+                      targets, # (n, n_labels) raw targets (1, 0, -1, NaN), scored by `rule`
+                      labels=None, # label names (default: DataFrame columns, else positions)
+                      n_boot:int=1000, # number of resamples
+                      seed:int=0, # seed of the `np.random.default_rng` drawing the resamples
+                      rule:str='exclude', # the evaluation rule for uncertain (-1) targets (`EVAL_RULES`)
+                     ) -> pd.DataFrame: # (n_boot, n_labels) AUCs; NaN where a resample has one class or the label is undefined
+    "Each label's AUC in each image resample: the draws behind `bootstrap_auc`, for intervals of derived numbers (a mean AUC)"
+    p, t, labels = check_inputs(probs, targets, labels, rule)
+    return pd.DataFrame(_boot_aucs(p, t, label_auc(p, t, labels), n_boot, seed), columns=labels)
 
 # %% ../nbs/14_report.ipynb #4b242143
 def _delong_cov(y:np.ndarray, # (N,) bool classes
