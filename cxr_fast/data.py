@@ -23,9 +23,9 @@ from .cache import center_crop, square_cxr, CXRCache, find_cache, open_cache
 from .recipes import Recipe, get_recipe, ToChannels, normalize
 
 # %% auto #0
-__all__ = ['EVAL_RULES', 'META_FIELDS', 'SEX_CODES', 'VIEW_CODES', 'load_cxr', 'TensorRawTargets', 'check_raw', 'eval_targets',
-           'MetaEncoder', 'settings_device', 'CXRData', 'cxr_data', 'CXRDataLoader', 'CXRDataLoaders', 'resolve_cache',
-           'BadImagesError', 'preflight', 'cxr_dataloaders', 'subset_dl']
+__all__ = ['EVAL_RULES', 'META_FIELDS', 'SEX_CODES', 'VIEW_CODES', 'load_cxr', 'TensorRawTargets', 'check_raw', 'check_rule',
+           'eval_targets', 'MetaEncoder', 'settings_device', 'CXRData', 'cxr_data', 'CXRDataLoader', 'CXRDataLoaders',
+           'resolve_cache', 'BadImagesError', 'preflight', 'cxr_dataloaders', 'subset_dl']
 
 # %% ../nbs/05_data.ipynb #4f91736a
 def load_cxr(root, # dataset root
@@ -54,13 +54,18 @@ def check_raw(targets, # (n, n_labels) targets
                          "not policy-resolved or smoothed ones")
     return t
 
+def check_rule(rule:str, # an evaluation rule
+              ) -> str:
+    "`rule`, or a clear error listing `EVAL_RULES`"
+    if rule not in EVAL_RULES: raise ValueError(f"unknown evaluation rule {rule!r}; choose one of {list(EVAL_RULES)}")
+    return rule
+
 def eval_targets(targets, # (n, n_labels) raw targets (1, 0, -1, NaN)
                  rule:str='exclude', # a key of `EVAL_RULES`: what an uncertain (-1) target counts as
                 ) -> np.ndarray:
     "Targets for scoring: 1/0 kept, -1 resolved by `rule`, NaN (blank) left out"
-    if rule not in EVAL_RULES: raise ValueError(f"unknown evaluation rule {rule!r}; choose one of {list(EVAL_RULES)}")
     t = check_raw(targets)
-    return np.where(t == -1, EVAL_RULES[rule], t)
+    return np.where(t == -1, EVAL_RULES[check_rule(rule)], t)
 
 # %% ../nbs/05_data.ipynb #204f11ff
 META_FIELDS = ('age', 'sex', 'view')
@@ -125,7 +130,7 @@ class CXRData:
     excluded: pd.DataFrame|None = None # bad image files the pre-flight left out (path, problem, detail)
 
     def __post_init__(self):
-        if self.eval_rule not in EVAL_RULES: raise ValueError(f"unknown evaluation rule {self.eval_rule!r}; choose one of {list(EVAL_RULES)}")
+        check_rule(self.eval_rule)
         if self.targets.shape != (len(self.catalog.df), len(self.labels)):
             raise ValueError(f"targets have shape {self.targets.shape}, expected (catalog rows, labels) = {(len(self.catalog.df), len(self.labels))}")
         self._meta = None if self.meta_encoder is None else self.meta_encoder(self.catalog.df)   # once; a bad value fails here, not mid-epoch
@@ -321,7 +326,7 @@ def cxr_dataloaders(cat:Catalog, # the catalog
     "fastai `DataLoaders` over a catalog and a split, with raw targets, the recipe's transforms and a declared `CXRData`"
     labs = label_set(cat, labels) if labels is not None else list(cat.labels)
     rec = get_recipe(recipe, size, large)
-    if eval_rule not in EVAL_RULES: raise ValueError(f"unknown evaluation rule {eval_rule!r}; choose one of {list(EVAL_RULES)}")
+    check_rule(eval_rule)                                     # before the pre-flight scan
     if empty := [s for s in ('train', 'valid') if not len(split.idxs(s))]:
         raise ValueError(f"the split {split.name!r} has no {' and no '.join(map(repr, empty))} images ({split.counts()}); choose other fractions or another split")
     if cat.root is None: raise ValueError(f"{cat.name} catalog has no root folder: images cannot be read")

@@ -11,7 +11,7 @@ import numpy as np, pandas as pd
 from .config import catalog_dir
 from .catalog import read_yaml
 from .metrics import label_auc
-from .report import bootstrap_samples
+from .report import bootstrap_samples, percentile_ci
 
 # %% auto #0
 __all__ = ['WORKS', 'PaperTable', 'paper_tables', 'paper_table', 'ours_vs_paper', 'plot_ours_vs_paper']
@@ -30,6 +30,7 @@ class PaperTable:
     mean_row: str|None = None # the summary row that is the paper's mean over labels
     mean_excludes: list = field(default_factory=list) # labels the paper leaves out of that mean
     what: str = '' # what the numbers are
+    casefold: bool = False # label names match ours ignoring case (the index is case-folded)
 
 def paper_tables(work:str, # a key of `WORKS`
                 ) -> dict:
@@ -51,12 +52,12 @@ def paper_table(work:str, # a key of `WORKS`
     if s.get('match') == 'casefold': key = key.str.casefold()
     rows = num[~is_sum].set_axis(key[~is_sum]).rename_axis('label')
     return PaperTable(work, name, s['table'], rows, num[is_sum].set_axis(df.iloc[:, 0][is_sum]), s.get('mean_row'),
-                      list(s.get('mean_excludes', [])), s.get('what', ''))
+                      list(s.get('mean_excludes', [])), s.get('what', ''), s.get('match') == 'casefold')
 
 # %% ../nbs/14a_paper.ipynb #8122fbed
 def _ci(a:np.ndarray, ci:float) -> tuple:
-    v = a[~np.isnan(a)]
-    return tuple(np.percentile(v, [50*(1 - ci), 50*(1 + ci)])) if len(v) else (np.nan, np.nan)
+    lo, hi = percentile_ci(a[:, None], ci)
+    return lo[0], hi[0]
 
 def ours_vs_paper(probs, # (n, n_labels) our scores
                   targets, # (n, n_labels) raw targets (1, 0, -1, NaN)
@@ -68,11 +69,10 @@ def ours_vs_paper(probs, # (n, n_labels) our scores
                   n_boot:int=1000, # bootstrap resamples of the images
                   ci:float=0.95, # coverage of the intervals
                   seed:int=0, # seed of the resamples
-                  casefold:bool=False, # match label names case-insensitively (Liz's tables)
                  ) -> pd.DataFrame: # table, setting, label, ours, ours_lo, ours_hi, paper, diff, paper_in_ci, n_pos, n_neg, note
     "Our per-label AUC with bootstrap intervals beside one column of a paper's table, and the paper's mean row"
     if column not in pt.rows: raise KeyError(f"{pt.work} {pt.name} has no column {column!r}; columns: {list(pt.rows.columns)}")
-    key = [str(l).casefold() if casefold else str(l) for l in labels]
+    key = [str(l).casefold() if pt.casefold else str(l) for l in labels]
     tab, boot = label_auc(probs, targets, key, rule), bootstrap_samples(probs, targets, key, n_boot, seed, rule)
     rows = []
     for lab, paper in pt.rows[column].items():

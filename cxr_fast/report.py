@@ -20,8 +20,8 @@ from .calibration import POOLED, calibration_table, ece_of, plot_reliability
 from .ensemble import Predictions, PredictionsError, load_predictions, align, eval_rule_of
 
 # %% auto #0
-__all__ = ['DeLong', 'bootstrap_auc', 'bootstrap_samples', 'delong_test', 'compare_models', 'spearman_matrix', 'plot_spearman',
-           'plot_roc', 'Report', 'evaluation_report']
+__all__ = ['DeLong', 'percentile_ci', 'bootstrap_auc', 'bootstrap_samples', 'delong_test', 'compare_models', 'spearman_matrix',
+           'plot_spearman', 'plot_roc', 'Report', 'evaluation_report']
 
 # %% ../nbs/14_report.ipynb #a2e1b904
 def _boot_counts(n:int, n_boot:int, rng) -> np.ndarray:
@@ -57,7 +57,10 @@ def _boot_aucs(p:np.ndarray, t:np.ndarray, tab:pd.DataFrame, n_boot:int, seed:in
             out[b0:b0 + len(w), j] = _weighted_auc(w[:, ok], t[ok, j] >= 0.5, p[ok, j])
     return out
 
-def _percentile_ci(a:np.ndarray, ci:float) -> tuple: # lo, hi per column (NaN where a column has no values)
+def percentile_ci(a:np.ndarray, # (n_draws, k) resampled values; NaN = no value in that draw
+                  ci:float, # coverage of the interval, e.g. 0.95
+                 ) -> tuple: # lo, hi per column (NaN where a column has no values)
+    "Percentile interval of each column over its non-NaN draws"
     lo, hi = np.full(a.shape[1], np.nan), np.full(a.shape[1], np.nan)
     for j in range(a.shape[1]):
         v = a[~np.isnan(a[:, j]), j]
@@ -77,7 +80,7 @@ def bootstrap_auc(probs, # (n, n_labels) scores
     p, t, labels = check_inputs(probs, targets, labels, rule)
     tab = label_auc(p, t, labels)
     a = _boot_aucs(p, t, tab, n_boot, seed)
-    lo, hi = _percentile_ci(a, ci)
+    lo, hi = percentile_ci(a, ci)
     used = (~np.isnan(a)).sum(0)
     skipped = np.where(tab.note.eq(''), n_boot - used, 0)
     return pd.DataFrame(dict(auc=tab.auc, lo=lo, hi=hi, n_used=used, n_skipped=skipped, n_pos=tab.n_pos,
@@ -251,7 +254,7 @@ def plot_roc(pred, # Predictions with targets (or a path / EnsembleResult)
 def _boot_mean(a:np.ndarray, defined:np.ndarray, ci:float) -> tuple: # lo, hi, skipped
     "Percentile interval of the mean AUC over the `defined` labels, from resamples where all of them have an AUC"
     m = a[:, defined].mean(1) if defined.any() else np.full(len(a), np.nan)
-    lo, hi = _percentile_ci(m[:, None], ci)
+    lo, hi = percentile_ci(m[:, None], ci)
     return float(lo[0]), float(hi[0]), int(np.isnan(m).sum())
 
 def _fmt_ci(auc, lo, hi, note) -> str:
@@ -262,7 +265,7 @@ def _label_table(p, t, labels, threshold, n_boot, ci, seed) -> tuple: # table, b
     "The per-label table of the report and the bootstrap samples it came from"
     tab = label_auc(p, t, labels)
     a = _boot_aucs(p, t, tab, n_boot, seed)
-    lo, hi = _percentile_ci(a, ci)
+    lo, hi = percentile_ci(a, ci)
     tm = threshold_metrics(p, t, labels, threshold)
     out = pd.DataFrame(dict(auc_ci=[_fmt_ci(*r) for r in zip(tab.auc, lo, hi, tab.note)], auc=tab.auc, auc_lo=lo, auc_hi=hi),
                        index=tab.index)
