@@ -11,8 +11,8 @@ import numpy as np, pandas as pd
 from .catalog import Catalog
 
 # %% auto #0
-__all__ = ['SUBSETS', 'PatientLeakError', 'assert_no_leak', 'Split', 'assign_patients', 'patient_split', 'resample_splits',
-           'official_split', 'stratified_split', 'plot_split']
+__all__ = ['SUBSETS', 'SPLIT_UNITS', 'STRATEGY_BY', 'PatientLeakError', 'assert_no_leak', 'Split', 'assign_patients',
+           'patient_split', 'resample_splits', 'official_split', 'stratified_split', 'plot_split']
 
 # %% ../nbs/02_splits.ipynb #a4dd3d25
 class PatientLeakError(AssertionError):
@@ -37,7 +37,7 @@ class Split:
     patients: pd.Series = field(repr=False) # patient of each row
     strategy: str = 'official' # how it was made
     seed: int|None = None # the seed that made it (None: not random)
-    fractions: tuple|None = None # requested (train, valid, test) fractions of patients
+    fractions: tuple|None = None # requested (train, valid, test) fractions: of patients, or of images for strategy 'random_images'
     name: str = '' # e.g. 'resample_3'
 
     def __post_init__(self): assert_no_leak(self.patients, self.subset, self.name or self.strategy)
@@ -56,35 +56,48 @@ class Split:
 def _check_fracs(fracs):
     if len(fracs) != 3 or min(fracs) < 0 or not np.isclose(sum(fracs), 1): raise ValueError(f"fractions must be 3 non-negative numbers summing to 1, got {fracs}")
 
+SPLIT_UNITS = ('patients', 'images')
+
 def assign_patients(patients:pd.Series, # patient of each image
-                    fracs=(0.7, 0.1, 0.2), # train, valid, test fractions of patients
+                    fracs=(0.7, 0.1, 0.2), # train, valid, test fractions (of patients or of images, see `by`)
                     seed:int=0, # seed of the shuffle
+                    by:str='patients', # 'patients': fractions of the patients; 'images': of the images, patients kept whole
                    ) -> pd.Series:
     "Subset of each image from a seeded random partition of its patients"
     _check_fracs(fracs)
+    if by not in SPLIT_UNITS: raise ValueError(f"by must be one of {SPLIT_UNITS}, got {by!r}")
     uniq = np.array(sorted(patients.unique()))
     perm = np.random.default_rng(seed).permutation(len(uniq))
-    cuts = np.round(np.cumsum(fracs)[:2]*len(uniq)).astype(int)
     sub = np.empty(len(uniq), object)
-    for s, part in zip(SUBSETS, np.split(perm, cuts)): sub[part] = s
+    if by == 'patients':
+        cuts = np.round(np.cumsum(fracs)[:2]*len(uniq)).astype(int)
+        for s, part in zip(SUBSETS, np.split(perm, cuts)): sub[part] = s
+    else:   # fill the subsets in shuffled patient order; a patient goes where the middle of its images falls
+        n = patients.value_counts().reindex(uniq).to_numpy()[perm]
+        mid = np.cumsum(n) - n/2
+        sub[perm] = np.array(SUBSETS, object)[np.searchsorted(np.cumsum(fracs)[:2]*n.sum(), mid, side='right')]
     return pd.Series(sub[np.searchsorted(uniq, patients.to_numpy())], index=patients.index)
 
 # %% ../nbs/02_splits.ipynb #65ace785
+STRATEGY_BY = dict(patients='random', images='random_images')   # the split's strategy name says what the fractions are of
+
 def patient_split(cat:Catalog, # a catalog
-                  fracs=(0.7, 0.1, 0.2), # train, valid, test fractions of patients
+                  fracs=(0.7, 0.1, 0.2), # train, valid, test fractions (of patients or of images, see `by`)
                   seed:int=0, # seed, stored with the split
                   name:str='', # split name
+                  by:str='patients', # 'patients': fractions of the patients; 'images': of the images, patients kept whole
                  ) -> Split:
     "A random patient-wise split"
-    return Split(assign_patients(cat.df.patient, fracs, seed), cat.df.patient, 'random', seed, tuple(fracs), name or f'random_{seed}')
+    return Split(assign_patients(cat.df.patient, fracs, seed, by), cat.df.patient, STRATEGY_BY[by], seed, tuple(fracs), name or f'random_{seed}')
 
 def resample_splits(cat:Catalog, # a catalog
                     k:int=5, # number of re-samplings (Baltruschat et al. used 5)
-                    fracs=(0.7, 0.1, 0.2), # train, valid, test fractions of patients
+                    fracs=(0.7, 0.1, 0.2), # train, valid, test fractions (Baltruschat et al.: 70/10/20 of the images)
                     seed:int=0, # re-sampling i uses seed + i
+                    by:str='images', # 'images' (Baltruschat et al.: each test part 22,420 images) or 'patients'
                    ) -> list:
     "`k` independent random patient-wise splits"
-    return [patient_split(cat, fracs, seed+i, f'resample_{i}') for i in range(k)]
+    return [patient_split(cat, fracs, seed+i, f'resample_{i}', by) for i in range(k)]
 
 # %% ../nbs/02_splits.ipynb #dcabf160
 def official_split(cat:Catalog, # a catalog whose `split` column holds the official subsets
