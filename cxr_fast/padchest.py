@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, yaml
 from .config import catalog_dir, dataset_root
 from .catalog import (Catalog, load_spec, find_file, read_table, read_yaml, map_values, tidy_frame, arrow_strings,
-                              check_vocab, multi_hot, check_paths, min_count, group_labels)
+                              check_vocab, multi_hot, check_paths, min_count, group_labels, select)
 
 # %% auto #0
 __all__ = ['PADCHEST_ROOTS', 'PADCHEST_EXTRA', 'parse_label_lists', 'parse_term_tree', 'top_groups', 'padchest_terms',
@@ -111,8 +111,13 @@ def load_padchest(root:Path|str|None=None, # folder with the 160K csv and the nu
 # %% ../nbs/01c_padchest.ipynb #683c2302
 def padchest_general(cat:Catalog, # a PadChest catalog (all labels)
                      n:int|None=None, # minimum positives per group (default: the catalog's `min_count`)
-                     exclude:tuple=('exclude', 'suboptimal study'), # quality markers that are not findings
+                     labels:str|list|None='general54', # groups to keep: a label-set name, a list, or None (all groups)
+                     exclude:tuple=('exclude',), # quality markers that are not findings
                     ) -> Catalog:
-    "Liz et al.'s general label set: labels grouped under their top-level finding, then the >= `n` rule"
+    "Liz et al.'s general label set: labels grouped under their top-level finding, the paper's groups kept, then the >= `n` rule"
     general = read_yaml(catalog_dir()/cat.spec['terms'])['general']
-    return min_count(group_labels(cat, {l: [g for g in gs if g not in exclude] for l, gs in general.items()}), n)
+    g = group_labels(cat, {l: [x for x in gs if x not in exclude] for l, gs in general.items()})
+    if labels is not None:
+        keep = set(cat.spec['label_sets'][labels] if isinstance(labels, str) else labels)
+        g = select(g, [l for l in g.labels if l in keep])
+    return min_count(g, n)
