@@ -17,8 +17,8 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 __all__ = ['ARCHS', 'ARCH_ALIASES', 'CBAM_VARIANTS', 'HEADS', 'TRANSFER_MODES', 'resnet38', 'arch_name', 'add_large_pool',
            'cxr_body', 'linear_head', 'dense2_head', 'cbam_mlp', 'ChannelAttention', 'SpatialAttention',
            'PublishedSpatialAttention', 'CBAM', 'CXRHead', 'frozen_bns', 'CXRModel', 'cxr_model', 'model_splitter',
-           'set_trainable', 'transfer', 'forward_order', 'conv_order', 'freeze_fraction', 'apply_head_wd',
-           'masked_mean', 'demographics_loss']
+           'set_trainable', 'transfer', 'forward_order', 'conv_order', 'freeze_fraction', 'l2_weights', 'masked_mean',
+           'demographics_loss']
 
 # %% ../nbs/09_models.ipynb #09c8d508
 def resnet38(pretrained:bool=False, # must be False: no pretrained ResNet-38 weights exist
@@ -200,12 +200,11 @@ class CXRModel(nn.Module):
                  arch:str|None=None, # the name it was built from
                  pretrained:bool=False, # whether the body holds pretrained weights
                  large:bool=False, # Baltruschat's '-large' variant
-                 head_wd:float|None=None, # weight decay meant for the head only (see `apply_head_wd`)
                  input_size:int|None=None, # the input side it is trained at (default: timm's, doubled for `large`)
                 ):
         super().__init__()
         self.body, self.head = body, head
-        self.n_in, self.n_meta, self.arch, self.pretrained, self.large, self.head_wd = n_in, head.n_meta, arch, pretrained, large, head_wd
+        self.n_in, self.n_meta, self.arch, self.pretrained, self.large = n_in, head.n_meta, arch, pretrained, large
         self.bn_eval_when_frozen = True
         size = (getattr(body, 'pretrained_cfg', None) or {}).get('input_size', (3, 224, 224))[-1]
         self.input_size, self.norm_stats = input_size or size * (2 if large else 1), _norm_stats(body, n_in)
@@ -238,14 +237,13 @@ def cxr_model(arch:str, # a registry name ('densenet121', 'resnet38', 'xception'
               n_meta:int=0, # width of the meta vector fused before the classifier (0: images only)
               large:bool=False, # Baltruschat's '-large' variant (448 input, extra pool; ResNets only)
               drop:float|None=None, # head dropout (None: the head's default)
-              head_wd:float|None=None, # weight decay meant for the head only, stored as `head_wd`
               cbam:str='standard', # CBAM variant of the 'cbam' head: 'standard' or 'published' (Fisher 2025)
               input_size:int|None=None, # the input side it is trained at (`cxr_learner` passes the recipe's size)
               **kwargs, # passed to `timm.create_model` (e.g. `drop_path_rate`)
              ) -> CXRModel:
     "A `CXRModel`: `arch`'s body with `head`, optional meta fusion; returns logits (bs, n_out)"
     body = cxr_body(arch, pretrained, n_in, large, **kwargs)
-    return CXRModel(body, CXRHead(body.num_features, n_out, head, n_meta, drop, cbam), n_in, arch, pretrained, large, head_wd, input_size)
+    return CXRModel(body, CXRHead(body.num_features, n_out, head, n_meta, drop, cbam), n_in, arch, pretrained, large, input_size)
 
 # %% ../nbs/09_models.ipynb #95b9b921
 def model_splitter(m:CXRModel, # the model
@@ -320,15 +318,11 @@ def freeze_fraction(m:CXRModel, # the model
     return m.train(m.training)
 
 # %% ../nbs/09_models.ipynb #5e1b7922
-def apply_head_wd(learn, # a fastai `Learner` built with `splitter=model_splitter`
-                  body_wd:float=0., # weight decay of the body group
-                 ):
-    "Weight decay `learn.model.head_wd` on the head group only (Fisher et al.'s L2 on the head)"
-    if learn.model.head_wd is None: raise ValueError("the model has no head_wd; build it with cxr_model(..., head_wd=...)")
-    if learn.opt is None: learn.create_opt()
-    if len(learn.opt.param_lists) != 2: raise ValueError(f"expected 2 parameter groups (splitter=model_splitter), got {len(learn.opt.param_lists)}")
-    learn.opt.set_hyper('wd', [body_wd, learn.model.head_wd])
-    return learn
+def l2_weights(m:CXRModel, # the model
+              ) -> list:
+    "Weights of the head's hidden dense layers (Fisher et al.'s L2-regularised Dense 128 and Dense 64)"
+    lins = [l for l in m.head.fc.modules() if isinstance(l, nn.Linear)]
+    return [l.weight for l in lins[:-1]]
 
 # %% ../nbs/09_models.ipynb #1ecf5554
 def masked_mean(l:torch.Tensor, # values

@@ -24,11 +24,12 @@ from .policies import PolicyMap, apply_policy
 from .hierarchy import parent_index
 from .losses import MaskedBCE, WeightedBCE, DynamicWeightedBCE, CXRLoss
 from .metrics import AUCMulti
-from .models import cxr_model, model_splitter, transfer, freeze_fraction
+from .models import cxr_model, model_splitter, transfer, freeze_fraction, l2_weights
+from fastcore.basics import store_attr
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'LOSSES', 'SCHEDULES', 'resolve_precision', 'make_loss', 'cxr_learner', 'check_stats', 'step_decay',
-           'fit_schedule', 'NaNGuard', 'ResumeCheckpoint', 'ResumableCSVLogger', 'load_resume']
+__all__ = ['PRECISIONS', 'LOSSES', 'SCHEDULES', 'resolve_precision', 'L2Penalty', 'make_loss', 'cxr_learner', 'check_stats',
+           'step_decay', 'fit_schedule', 'NaNGuard', 'ResumeCheckpoint', 'ResumableCSVLogger', 'load_resume']
 
 # %% ../nbs/11_train.ipynb #ae5e281b
 PRECISIONS = ('auto', 'fp32', 'fp16', 'bf16')
@@ -53,6 +54,21 @@ def to_precision(self:Learner, precision:str|None=None, channels_last:bool|None=
     if channels_last if channels_last is not None else p != 'fp32': self.add_cb(ChannelsLast())
     self.precision = p
     return self
+
+# %% ../nbs/11_train.ipynb #6a8ecccf
+class L2Penalty(Callback):
+    "Add `lam`·Σw² over `weights_fn(model)` to the loss, in training and validation (Keras' `L2(lam)` regulariser)"
+    order = 1
+    def __init__(self,
+                 lam:float=1e-3, # the penalty's factor λ
+                 weights_fn=l2_weights, # model -> the weights to penalise
+                ): store_attr()
+    def before_fit(self): self.ws = self.weights_fn(getattr(self.learn.model, 'module', self.learn.model))
+    def penalty(self) -> torch.Tensor: return self.lam * sum(w.float().pow(2).sum() for w in self.ws)
+    def after_loss(self):
+        p = self.penalty()
+        self.learn.loss_grad = self.learn.loss_grad + p
+        self.learn.loss = self.learn.loss + p.detach()
 
 # %% ../nbs/11_train.ipynb #de711a0e
 LOSSES = ('bce', 'weighted', 'dynamic')
@@ -83,6 +99,7 @@ def cxr_learner(dls, # DataLoaders from `cxr_dataloaders`
                 conditional:bool=False, # stage 1 of conditional training (then `learn.ct_stage2()`)
                 mode:str='finetune', # transfer mode: 'ots', 'finetune' or 'scratch'
                 freeze_frac:float|None=None, # freeze this fraction of the first conv layers (Liz: 0.1)
+                l2:float=0., # Keras-style L2 penalty on the head's hidden dense layers (`L2Penalty`; Fisher: 1e-3)
                 large:bool|None=None, # Baltruschat's '-large' variant (default: the recipe's; a different value is an error)
                 precision:str|None=None, # 'auto', 'fp32', 'fp16', 'bf16' (default: settings)
                 channels_last:bool|None=None, # default: on with mixed precision
@@ -105,6 +122,7 @@ def cxr_learner(dls, # DataLoaders from `cxr_dataloaders`
     check_stats(cxr, model, pretrained)
     transfer(model, mode)
     if freeze_frac: freeze_fraction(model, freeze_frac)
+    if l2: learn.add_cb(L2Penalty(l2))
     return learn.to_precision(precision, channels_last)
 
 # %% ../nbs/11_train.ipynb #8f53feff
@@ -139,7 +157,11 @@ def fit_schedule(learn:Learner, # the learner
                  lr:float=1e-4, # (peak) learning rate
                  schedule:str='one_cycle', # 'one_cycle', 'step' or 'plateau'
                  patience:int|None=None, # early stopping patience in epochs (None: no early stopping)
-                 plateau_patience:int=1, # epochs without improvement before halving ('plateau')
+                 plateau_patience:int=1, # epochs without improvement before the learning rate is reduced ('plateau')
+                 plateau_factor:float=0.5, # multiply the learning rate by this on a plateau (Keras' `factor`)
+                 min_delta:float=0., # a validation loss counts as better only when lower by more than this (early stopping)
+                 plateau_min_delta:float=0., # the same threshold for the plateau schedule
+                 min_lr:float=0., # the plateau schedule never goes below this learning rate
                  checkpoint:bool=True, # keep and finally load the best model by validation loss
                  log:str|None='history.csv', # CSV log of every epoch (None: no log)
                  resume:bool=False, # continue from the last `ResumeCheckpoint` in `learn.path` if there is one
@@ -152,9 +174,10 @@ def fit_schedule(learn:Learner, # the learner
     start = load_resume(learn) if resume else 0
     cbs = list(cbs or []) + [NaNGuard(max_nan)]
     if log: cbs.append(ResumableCSVLogger(fname=log, append=start > 0))
-    if patience is not None: cbs.append(EarlyStoppingCallback(monitor='valid_loss', patience=patience))
+    if patience is not None: cbs.append(EarlyStoppingCallback(monitor='valid_loss', patience=patience, min_delta=min_delta))
     if checkpoint: cbs.append(SaveModelCallback(monitor='valid_loss', fname='best', with_opt=True))
-    if schedule == 'plateau': cbs.append(ReduceLROnPlateau(monitor='valid_loss', patience=plateau_patience, factor=2.))
+    if schedule == 'plateau': cbs.append(ReduceLROnPlateau(monitor='valid_loss', patience=plateau_patience, factor=1/plateau_factor,
+                                                           min_delta=plateau_min_delta, min_lr=min_lr))
     rc = ResumeCheckpoint(); rc._set_resume_state(getattr(learn, '_resume_trackers', None) if start else None)
     cbs.append(rc)
     if start >= epochs: return learn
