@@ -14,7 +14,8 @@ from .metrics import label_auc
 from .report import bootstrap_samples, percentile_ci
 
 # %% auto #0
-__all__ = ['WORKS', 'PaperTable', 'paper_tables', 'paper_table', 'ours_vs_paper', 'plot_ours_vs_paper']
+__all__ = ['WORKS', 'STATUSES', 'PaperTable', 'paper_tables', 'paper_table', 'settings_table', 'settings_counts', 'ours_vs_paper',
+           'plot_ours_vs_paper']
 
 # %% ../nbs/14a_paper.ipynb #342ace94
 WORKS = dict(pham2020='pham2020_chexpert', baltruschat2019='baltruschat2019_nih', liz2022='liz2022_padchest', fisher2025='fisher2025_nih')
@@ -53,6 +54,34 @@ def paper_table(work:str, # a key of `WORKS`
     rows = num[~is_sum].set_axis(key[~is_sum]).rename_axis('label')
     return PaperTable(work, name, s['table'], rows, num[is_sum].set_axis(df.iloc[:, 0][is_sum]), s.get('mean_row'),
                       list(s.get('mean_excludes', [])), s.get('what', ''), s.get('match') == 'casefold')
+
+# %% ../nbs/14a_paper.ipynb #c0eb71cd
+STATUSES = ('faithful', 'stated', 'changed')
+
+def _check_setting(work, i, s:dict):
+    "Raise a ValueError naming the setting when it breaks the table's rules"
+    name, st, why = s.get('setting', f'#{i}'), s.get('status'), (s.get('why') or '').strip()
+    def bad(msg): raise ValueError(f"{WORKS[work]}.yaml settings[{i}] ({name!r}): {msg}")
+    if not s.get('setting') or not s.get('ours'): bad("needs 'setting' and 'ours'")
+    if st not in STATUSES: bad(f"status {st!r} is not one of {STATUSES}")
+    if s.get('paper') is None and st != 'stated': bad(f"the paper states no value, so the status is 'stated', not {st!r}")
+    if st != 'faithful' and not why: bad(f"a {st!r} setting needs a 'why'")
+    if s.get('paper') is not None and st != 'stated' and 'our choice' in why.lower(): bad("the paper states this value: it is not 'our choice'")
+
+def settings_table(work:str, # a key of `WORKS`
+                  ) -> pd.DataFrame: # setting, paper, source, ours, smoke, status, why
+    "Every setting of the paper beside ours, with the status and the reason, checked"
+    s = read_yaml(catalog_dir()/'papers'/f'{WORKS[work]}.yaml').get('settings') if work in WORKS else None
+    if work not in WORKS: raise KeyError(f"unknown work {work!r}; known: {list(WORKS)}")
+    if not s: raise KeyError(f"{WORKS[work]}.yaml has no 'settings' list")
+    for i, x in enumerate(s): _check_setting(work, i, x)
+    cols = ['setting', 'paper', 'source', 'ours', 'smoke', 'status', 'why']
+    return pd.DataFrame([{c: x.get(c) for c in cols} for x in s])[cols].fillna('').set_index('setting')
+
+def settings_counts(work:str, # a key of `WORKS`
+                   ) -> pd.Series:
+    "How many of the paper's settings are faithful / stated / changed"
+    return settings_table(work).status.value_counts().reindex(list(STATUSES), fill_value=0)
 
 # %% ../nbs/14a_paper.ipynb #8122fbed
 def _ci(a:np.ndarray, ci:float) -> tuple:
