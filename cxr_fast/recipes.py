@@ -8,41 +8,75 @@ Docs: https://cxr-fast.github.io/cxr_fast/recipes.html.md"""
 from __future__ import annotations
 from dataclasses import dataclass, field, replace
 import cv2, numpy as np, torch
-from fastai.vision.all import (TensorImage, Transform, RandTransform, Normalize, imagenet_stats, Flip, Rotate, Zoom,
+from fastai.vision.all import (TensorImage, Transform, RandTransform, Normalize, imagenet_stats, Flip, Rotate,
     RandomResizedCropGPU, AffineCoordTfm)
 from fastcore.basics import store_attr
 from functools import partial
 from fastai.optimizer import Adam
 
 # %% auto #0
-__all__ = ['PAPER_ADAM', 'KERAS_ADAM', 'RECIPES', 'shift_shear_mat', 'ShiftShear', 'BrightnessRange', 'ToChannels', 'normalize',
-           'Recipe', 'get_recipe', 'recipe_opt', 'make_template', 'template_crop']
+__all__ = ['PAPER_ADAM', 'KERAS_ADAM', 'RECIPES', 'keras_affine_mat', 'KerasAffine', 'ChannelShift', 'BrightnessRange',
+           'ToChannels', 'normalize', 'Recipe', 'get_recipe', 'recipe_opt', 'make_template', 'template_crop']
 
 # %% ../nbs/04c_recipes.ipynb #af88a042
-def shift_shear_mat(x, # (bs, C, H, W) batch (only its size and device are used)
-                    max_shift=0.1, # largest translation, as a fraction of the size
-                    max_shear=0.1, # largest shear factor
-                    p=1., # probability that an image is transformed
-                   ):
-    "Random affine matrices: translation up to `max_shift` of the size, shear factor up to `max_shear`"
-    bs = x.size(0)
-    def u(m): return (torch.rand(bs, device=x.device)*2 - 1)*m
-    do = (torch.rand(bs, device=x.device) < p).float()
-    m = torch.eye(3, device=x.device).repeat(bs, 1, 1)
-    m[:, 0, 1], m[:, 0, 2], m[:, 1, 2] = u(max_shear)*do, u(2*max_shift)*do, u(2*max_shift)*do   # coords span [-1, 1]
+def _mats(bs, dev, rows):
+    "(bs, 3, 3) matrices from two rows of per-image entries [[a, b, c], [d, e, f]]"
+    m = torch.zeros(bs, 3, 3, device=dev); m[:, 2, 2] = 1
+    for i, row in enumerate(rows):
+        for j, v in enumerate(row): m[:, i, j] = v
     return m
 
-class ShiftShear(AffineCoordTfm):
-    "Random translation and shear (train only)"
+def keras_affine_mat(x, # (bs, C, H, W) batch (only its size and device are used)
+                     rotation=45., # `rotation_range`: largest rotation, degrees
+                     shift=0.1, # `width_shift_range` and `height_shift_range`: largest shift, fraction of the side
+                     shear=0.1, # `shear_range`: largest shear angle, DEGREES (as Keras reads it)
+                     zoom=0.1, # `zoom_range`: the row and the column zoom each drawn from [1 - zoom, 1 + zoom]
+                     flip=True, # `horizontal_flip`: mirror half of the images
+                    ):
+    "Random affine matrices drawn as Keras' `ImageDataGenerator` draws them, in fastai's [-1, 1] (x, y) coordinates"
+    bs, dev = x.size(0), x.device
+    def u(m, c=0.): return torch.empty(bs, device=dev).uniform_(c - m, c + m)
+    th, sh = torch.deg2rad(u(rotation)), torch.deg2rad(u(shear))
+    ty, tx = 2*u(shift), 2*u(shift)                  # row and column shift: a fraction of the side is twice that in [-1, 1]
+    zy, zx = u(zoom, 1.), u(zoom, 1.)                 # independent: the aspect ratio changes too
+    f = torch.where(torch.rand(bs, device=dev) < 0.5, -1., 1.) if flip else torch.ones(bs, device=dev)
+    one, zero = torch.ones(bs, device=dev), torch.zeros(bs, device=dev)
+    R = _mats(bs, dev, [[th.cos(), th.sin(), zero], [-th.sin(), th.cos(), zero]])
+    T = _mats(bs, dev, [[one, zero, tx], [zero, one, ty]])
+    S = _mats(bs, dev, [[sh.cos(), zero, zero], [-sh.sin(), one, zero]])
+    Z = _mats(bs, dev, [[zx, zero, zero], [zero, zy, zero]])
+    F = _mats(bs, dev, [[f, zero, zero], [zero, one, zero]])
+    return R @ T @ S @ Z @ F                          # Keras: rotation . shift . shear . zoom about the centre, then the flip
+
+class KerasAffine(AffineCoordTfm):
+    "Keras `ImageDataGenerator`'s geometric augmentation: one affine draw per image (identity on validation)"
     def __init__(self,
-                 max_shift=0.1, # largest translation, as a fraction of the size
-                 max_shear=0.1, # largest shear factor
-                 p=1., # probability that an image is transformed
+                 rotation=45., # largest rotation, degrees
+                 shift=0.1, # largest shift, fraction of the side
+                 shear=0.1, # largest shear angle, degrees
+                 zoom=0.1, # zoom range around 1, drawn per axis
+                 flip=True, # random horizontal flips
                  size=None, # output size (None: unchanged)
-                 mode='bilinear', # interpolation
-                 pad_mode='zeros', # padding outside the image
+                 mode='bilinear', # interpolation (Keras' default `interpolation_order=1`)
+                 pad_mode='border', # padding outside the image: 'border' = Keras' fill_mode 'nearest'
                 ):
-        super().__init__(aff_fs=lambda x: shift_shear_mat(x, max_shift, max_shear, p), size=size, mode=mode, pad_mode=pad_mode)
+        super().__init__(aff_fs=partial(keras_affine_mat, rotation=rotation, shift=shift, shear=shear, zoom=zoom, flip=flip),
+                         size=size, mode=mode, pad_mode=pad_mode)
+
+class ChannelShift(RandTransform):
+    "Keras' `channel_shift_range`: one offset U(-r, r) per image, in units of 1/`scale`, clipped to the image's own min and max (train only)"
+    split_idx, order = 0, 35
+    def __init__(self,
+                 r=0.05, # largest offset, on the pixel scale Keras augments at
+                 scale=255., # that scale's maximum (255: images read as 0..255, rescaled to [0, 1] after augmenting)
+                 p=1., # probability that a batch is transformed
+                ): store_attr(); super().__init__(p=p)
+    def before_call(self, b, split_idx):
+        x = b[0] if isinstance(b, tuple) else b
+        self.d = torch.empty(x.size(0), 1, 1, 1, device=x.device).uniform_(-self.r, self.r)/self.scale
+    def encodes(self, x:TensorImage):
+        lo, hi = (v.view(-1, 1, 1, 1) for v in x.flatten(1).aminmax(dim=1))
+        return torch.maximum(torch.minimum(x + self.d, hi), lo)
 
 class BrightnessRange(RandTransform):
     "Multiply each image by a factor drawn from U(lo, hi) (train only; on float images in [0, 1])"
@@ -95,14 +129,15 @@ def _balt(size=224):
     return Recipe('baltruschat2019', size, pre, pre,
                   [RandomResizedCropGPU(size, min_scale=0.08, ratio=(3/4, 4/3), valid_scale=(size/pre)**2), Rotate(7, p=1., size=size), Flip(p=0.5, size=size)],
                   opt=PAPER_ADAM)
-def _liz(size=224):
-    return Recipe('liz2022', size, size, size, [ShiftShear(0.1, 0.1, size=size), Zoom(min_zoom=0.9, max_zoom=1.1, p=1., size=size, pad_mode='zeros'),
-                                                 Rotate(45, p=1., size=size, pad_mode='zeros'), Flip(p=0.5, size=size), BrightnessRange(0.7, 1.1)],
-                  opt=KERAS_ADAM)
+def _liz(size=224, augment=True):
+    aug = [KerasAffine(rotation=45, shift=0.1, shear=0.1, zoom=0.1, flip=True, size=size), ChannelShift(0.05),
+           BrightnessRange(0.7, 1.1)] if augment else []
+    return Recipe('liz2022' if augment else 'liz2022_noaug', size, size, size, aug, opt=KERAS_ADAM)
 def _fisher(size=320): return Recipe('fisher2025', size, size, size, [Flip(p=0.5, size=size), Rotate(10, p=1., size=size)], opt=KERAS_ADAM)
 def _plain(size=224): return Recipe('plain', size, size, size)
 
-RECIPES = dict(pham2020=_pham, baltruschat2019=_balt, liz2022=_liz, fisher2025=_fisher, plain=_plain)
+RECIPES = dict(pham2020=_pham, baltruschat2019=_balt, liz2022=_liz, liz2022_noaug=partial(_liz, augment=False),
+               fisher2025=_fisher, plain=_plain)
 
 def get_recipe(name:str, # a key of `RECIPES`
                size:int|None=None, # model input size (default: the paper's)
