@@ -123,15 +123,20 @@ def multilabel_scores(probs, # (n, n_labels) probabilities
                       targets, # (n, n_labels) raw targets (1, 0, -1, NaN), scored by `rule`
                       threshold=0.5, # predicted positive when prob >= threshold; a number or one per label
                       rule:str='exclude', # the evaluation rule for uncertain (-1) targets (`EVAL_RULES`)
-                     ) -> dict: # hamming_loss, micro_f1, macro_f1, n_entries (valid entries)
-    "Hamming loss and micro/macro F1 over all labels' non-NaN entries"
+                     ) -> dict: # hamming_loss, micro_f1, macro_f1, micro_auc, micro sensitivity/specificity/ppv/npv, n_entries
+    "Hamming loss, micro/macro F1 and the pooled (micro) AUC and rates over all labels' non-NaN entries"
     p, t, labels = check_inputs(probs, targets, rule=rule)
     ok = ~np.isnan(t)
     y, yhat = (t >= 0.5)[ok], (p >= thresholds(threshold, p.shape[1]))[ok]
-    if not ok.any(): return dict(hamming_loss=np.nan, micro_f1=np.nan, macro_f1=np.nan, n_entries=0)
+    keys = ['hamming_loss', 'micro_f1', 'macro_f1', 'micro_auc', 'micro_sensitivity', 'micro_specificity', 'micro_ppv', 'micro_npv']
+    if not ok.any(): return {**{k: np.nan for k in keys}, 'n_entries': 0}
     f1s = threshold_metrics(p, t, labels, threshold).f1.astype(float)
+    tn, fp, fn, tp = confusion_matrix(y, yhat, labels=[False, True]).ravel()
     return dict(hamming_loss=float(hamming_loss(y, yhat)), micro_f1=float(f1_score(y, yhat, zero_division=np.nan)),
-                macro_f1=float(f1s.mean()) if f1s.notna().any() else np.nan, n_entries=int(ok.sum()))
+                macro_f1=float(f1s.mean()) if f1s.notna().any() else np.nan,
+                micro_auc=float(roc_auc_score(y, p[ok])) if 0 < y.sum() < y.size else np.nan,
+                micro_sensitivity=_ratio(tp, tp+fn), micro_specificity=_ratio(tn, tn+fp), micro_ppv=_ratio(tp, tp+fp), micro_npv=_ratio(tn, tn+fn),
+                n_entries=int(ok.sum()))
 
 # %% ../nbs/10_metrics.ipynb #570fe7c8
 class AUCMulti(Metric):
