@@ -16,7 +16,8 @@ from .metrics import thresholds
 
 # %% auto #0
 __all__ = ['PredictionsError', 'Predictions', 'save_predictions', 'load_predictions', 'learner_predictions', 'align',
-           'EnsembleResult', 'eval_rule_of', 'member_votes', 'ensemble', 'pham_tta_mat', 'augment_batch', 'tta_predict']
+           'EnsembleResult', 'eval_rule_of', 'member_votes', 'ensemble', 'ensemble_scores', 'pham_tta_mat',
+           'augment_batch', 'tta_predict']
 
 # %% ../nbs/12_ensemble.ipynb #e34f85ff
 class PredictionsError(ValueError):
@@ -175,6 +176,15 @@ def ensemble(preds:list, # Predictions (or paths to predictions files) of the me
     elif method == 'ptc_lw': pred = np.where(2*agree == m, mean >= t, 2*agree > m).astype(np.int8)
     else: pred = _mode_sets(votes, P)
     return EnsembleResult(method, preds[0].ids, preds[0].labels, mean, pred, agree, m, preds[0].targets, rule)
+
+# %% ../nbs/12_ensemble.ipynb #ed197499
+def ensemble_scores(e:EnsembleResult, # an ensemble's result
+                    ptc:str='decision', # PTC scores: 'decision' (the 0/1 prediction) or 'votes' (fraction of members voting positive)
+                   ) -> np.ndarray:
+    "(n, L) scores to compute an ensemble's AUC from: CTP's mean probability; PTC's decision or vote fraction"
+    if ptc not in ('decision', 'votes'): raise ValueError(f"unknown PTC score {ptc!r}; choose 'decision' or 'votes'")
+    if e.method == 'ctp': return e.probs
+    return e.pred.astype(np.float32) if ptc == 'decision' else (e.agreement/e.n_members).astype(np.float32)
 
 # %% ../nbs/12_ensemble.ipynb #31a3cf63
 def pham_tta_mat(x, # (bs, C, H, W) batch (only its size and device are used)
