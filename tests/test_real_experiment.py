@@ -44,3 +44,8 @@ def test_baltruschat_experiment_on_real_nih_images(tmp_path, shared, xrv):
     assert row['status'] == 'ok', row.get('error')
     res = pd.read_csv(tmp_path/'run'/'results.csv')
     assert 'No Finding' in set(res.label) and len(res) == 15
+    t3 = pd.read_csv(tmp_path/'run'/'table3_mean_std.csv')             # Table 3's form: 15 labels + Average per setting
+    assert len(t3) == 2*16 and t3.paper_mean.notna().all() and t3.ours_mean.between(0, 1).sum() >= 20
+    demo = pd.read_csv(tmp_path/'run'/'demographics_vs_paper.csv').set_index('quantity')   # real age/sex/view from the frozen large body
+    assert demo.paper.notna().all() and 0 < demo.loc[demo.index.str.startswith('age MAE'), 'ours'].iloc[0] < 60
+    assert demo.loc['view AUC (AP positive)', 'ours'] >= 0 and demo.loc['non-image MLP mean AUC (14 pathologies)', 'ours'] >= 0
