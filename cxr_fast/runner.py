@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from .config import experiments_dir
 
 # %% auto #0
-__all__ = ['RESULT_FILES', 'experiment_path', 'param_value', 'read_grid', 'run_name', 'headline', 'run_one', 'visible_gpus',
-           'run_grid', 'plot_runs']
+__all__ = ['RESULT_FILES', 'experiment_path', 'param_value', 'read_grid', 'full_settings', 'run_name', 'headline', 'run_one',
+           'visible_gpus', 'run_grid', 'plot_runs']
 
 # %% ../nbs/15_runner.ipynb #44b1f9e6
 def experiment_path(name:str|Path, # an experiment shipped with the package ('demo', 'pham2020_chexpert', ...) or a notebook path
@@ -49,6 +49,28 @@ def read_grid(path:Path|str, # a .csv, .yaml or .yml grid file
         keys, vals = list(g), [v if isinstance(v, list) else [v] for v in g.values()]
         return [dict(zip(keys, c)) for c in itertools.product(*vals)]
     raise ValueError(f"{path}: a grid is a CSV, a YAML list of parameter sets, or a YAML dict of lists")
+
+# %% ../nbs/15_runner.ipynb #03e8cdec
+def _same(a, b) -> bool: return [*a] == [*b] if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) else a == b
+
+def full_settings(name:str, # the experiment (its papers YAML is `data_catalog/papers/<name>.yaml`)
+                  ns:dict, # the notebook's namespace after papermill's parameters (`globals()`); updated in place
+                 ) -> pd.DataFrame: # parameter, default, passed, used, source
+    "Give every full-setting parameter still at its notebook default the work's value; explicit values stay and are named"
+    import ast, papermill
+    from cxr_fast.config import catalog_dir
+    full = yaml.safe_load((catalog_dir()/'papers'/f'{name}.yaml').read_text()).get('full')
+    if not full: raise KeyError(f"data_catalog/papers/{name}.yaml has no 'full' parameter set")
+    defaults = {k: ast.literal_eval(v['default']) for k, v in papermill.inspect_notebook(str(experiment_path(name))).items()}
+    rows = []
+    for k, v in full.items():
+        if k not in defaults: raise KeyError(f"{name}.yaml full: {k!r} is not a parameter of the notebook; parameters: {list(defaults)}")
+        cur = ns.get(k, defaults[k])
+        at_default = _same(cur, defaults[k])
+        rows.append(dict(parameter=k, default=defaults[k], passed=None if at_default else cur, used=v if at_default else cur,
+                         source='the work' if at_default or _same(cur, v) else 'passed (differs from the work)'))
+        if at_default: ns[k] = v
+    return pd.DataFrame(rows).set_index('parameter')
 
 # %% ../nbs/15_runner.ipynb #023cf49a
 def run_name(params:dict, # the run's parameters
