@@ -25,7 +25,7 @@ from .recipes import Recipe, get_recipe, ToChannels, normalize
 # %% auto #0
 __all__ = ['EVAL_RULES', 'META_FIELDS', 'SEX_CODES', 'VIEW_CODES', 'load_cxr', 'TensorRawTargets', 'check_raw', 'check_rule',
            'eval_targets', 'MetaEncoder', 'settings_device', 'CXRData', 'cxr_data', 'CXRDataLoader', 'CXRDataLoaders',
-           'resolve_cache', 'BadImagesError', 'preflight', 'cxr_dataloaders', 'subset_dl']
+           'resolve_cache', 'BadImagesError', 'preflight', 'template_windows', 'cxr_dataloaders', 'subset_dl']
 
 # %% ../nbs/05_data.ipynb #4f91736a
 def load_cxr(root, # dataset root
@@ -128,6 +128,7 @@ class CXRData:
     eval_rule: str = 'exclude' # what an uncertain target counts as when scoring (a key of `EVAL_RULES`)
     cache: CXRCache|None = None # the cache images are read from (None: decoded from the files)
     excluded: pd.DataFrame|None = None # bad image files the pre-flight left out (path, problem, detail)
+    crop_at: np.ndarray|None = None # (n_rows, 2) top/left of each row's crop window at `presize` (None, or -1: the centre)
 
     def __post_init__(self):
         check_rule(self.eval_rule)
@@ -177,7 +178,17 @@ class CXRData:
         if (c < 0).any(): self.cache.rows_of(self.catalog.df.path.iloc[r[c < 0]])     # raises, naming the images not in the cache
         order = np.argsort(c)
         x = np.empty((len(r), self.cache.size, self.cache.size), np.uint8); x[order] = self.cache.array[c[order]]
-        return center_crop(x, self.recipe.crop) if self.recipe.crop < self.cache.size else x
+        return self.crop(x, r)
+    def crop(self,
+             x:np.ndarray, # (n, presize, presize) uint8 images of `rows`
+             rows, # their row positions
+            ) -> np.ndarray:
+        "The recipe's crop of each image: the centre, or the row's window in `crop_at` (Pham's template crop)"
+        k = self.recipe.crop
+        if k >= x.shape[-1]: return x
+        if self.crop_at is None: return center_crop(x, k)
+        at = self.crop_at[np.asarray(rows)]
+        return np.stack([center_crop(a, k) if t < 0 else a[t:t+k, l:l+k] for a, (t, l) in zip(x, at)]) if len(x) else x[:, :k, :k]
     @property
     def cache_rows(self) -> np.ndarray:
         "The cache row of every catalog row (-1: not in the cache), looked up once"
@@ -193,7 +204,8 @@ class CXRData:
              ) -> np.ndarray:
         "(crop, crop) uint8 image of one row (from the cache when there is one)"
         if self.cache is not None: return self.images([row])[0]
-        return load_cxr(self.catalog.root, self.catalog.df.path.iloc[row], self.recipe.presize, self.recipe.crop)
+        if self.crop_at is None: return load_cxr(self.catalog.root, self.catalog.df.path.iloc[row], self.recipe.presize, self.recipe.crop)
+        return np.ascontiguousarray(self.crop(square_cxr(f'{self.catalog.root}/{self.catalog.df.path.iloc[row]}', self.recipe.presize)[None], [row])[0])
 
 def cxr_data(o, # a `Learner`, `DataLoaders` or `DataLoader` made with `cxr_dataloaders`
             ) -> CXRData:
@@ -303,6 +315,22 @@ def preflight(cat:Catalog, # the catalog
     warnings.warn(f"leaving out {len(bad)} bad image file(s):\n{listing}")
     return Split(sub, split.patients, split.strategy, split.seed, split.fractions, split.name), bad
 
+# %% ../nbs/05_data.ipynb #2e4215bc
+def template_windows(cxr:CXRData, # the declared data (its recipe's presize and crop; its cache when it has one)
+                     template:np.ndarray, # 2-D uint8 chest template (`make_template`)
+                     chunk:int=256, # images read at a time
+                    ) -> np.ndarray: # (n_rows, 2) int top/left at presize; -1 for rows the split does not use
+    "The best-matching crop window of every used image (Pham et al.'s template matching)"
+    from cxr_fast.recipes import template_crop
+    p, k = cxr.recipe.presize, cxr.recipe.crop
+    at = np.full((len(cxr.catalog.df), 2), -1, np.int64)
+    used = np.flatnonzero(cxr.split.subset.notna().to_numpy())
+    for i in range(0, len(used), chunk):
+        r = used[i:i+chunk]
+        x = cxr.cache.array[cxr.cache_rows[r]] if cxr.cache is not None else [square_cxr(f'{cxr.catalog.root}/{q}', p) for q in cxr.catalog.df.path.iloc[r]]
+        for row, a in zip(r, x): at[row] = template_crop(np.asarray(a), template, scales=((k + 0.5)/p,))[1][:2]   # side exactly k
+    return at
+
 # %% ../nbs/05_data.ipynb #9f312cb8
 def cxr_dataloaders(cat:Catalog, # the catalog
                     split:Split, # a split of it: trains on 'train', validates on 'valid'
@@ -321,6 +349,7 @@ def cxr_dataloaders(cat:Catalog, # the catalog
                     check:str|None='fast', # pre-flight scan of the used files: 'fast', 'full' or None
                     on_bad:str='raise', # bad files: 'raise' (list them and stop) or 'skip' (leave them out, warn)
                     eval_rule:str='exclude', # what an uncertain (-1) target counts as when scoring (`EVAL_RULES`)
+                    template:np.ndarray|None=None, # a chest template: crop each image where it matches best (`template_windows`), not at the centre
                     **kwargs, # passed to both `CXRDataLoader`s (e.g. `pin_memory`, `persistent_workers`)
                    ) -> CXRDataLoaders:
     "fastai `DataLoaders` over a catalog and a split, with raw targets, the recipe's transforms and a declared `CXRData`"
@@ -335,6 +364,7 @@ def cxr_dataloaders(cat:Catalog, # the catalog
     df = cat.df.reset_index(drop=True)
     cxr = CXRData(cat, labs, split, rec, n_channels, stats or imagenet_stats, df[labs].to_numpy(np.float32),
                   MetaEncoder.fit(df.iloc[split.idxs('train')]) if meta else None, eval_rule, c, excluded)
+    if template is not None: cxr.crop_at = template_windows(cxr, template)
     device = device if device is not None else settings_device()
     if num_workers is None: num_workers = min(8, defaults.cpus) if torch.cuda.is_available() else 0
     kw = dict(bs=bs, num_workers=num_workers, device=device or default_device(), pin_memory=torch.cuda.is_available(), **kwargs)
