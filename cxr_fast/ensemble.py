@@ -15,9 +15,9 @@ from .hierarchy import bayes_chain, parent_index
 from .metrics import thresholds
 
 # %% auto #0
-__all__ = ['PredictionsError', 'Predictions', 'save_predictions', 'load_predictions', 'learner_predictions', 'align',
+__all__ = ['TTA_KINDS', 'PredictionsError', 'Predictions', 'save_predictions', 'load_predictions', 'learner_predictions', 'align',
            'EnsembleResult', 'eval_rule_of', 'member_votes', 'ensemble', 'ensemble_scores', 'pham_tta_mat',
-           'augment_batch', 'tta_predict']
+           'pham_tta_one_mat', 'augment_batch', 'tta_predict']
 
 # %% ../nbs/12_ensemble.ipynb #e34f85ff
 class PredictionsError(ValueError):
@@ -187,20 +187,41 @@ def ensemble_scores(e:EnsembleResult, # an ensemble's result
     return e.pred.astype(np.float32) if ptc == 'decision' else (e.agreement/e.n_members).astype(np.float32)
 
 # %% ../nbs/12_ensemble.ipynb #31a3cf63
+def _affine(f, th, s, sh) -> torch.Tensor:
+    "(bs, 3, 3) matrices of flip sign `f`, rotation `th` (radians), scale `s` and shear `sh` ([-1, 1] coordinates)"
+    m = torch.zeros(len(f), 3, 3, device=f.device); m[:, 2, 2] = 1
+    m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1] = f*s*torch.cos(th), s*(-torch.sin(th) + sh), f*s*torch.sin(th), s*torch.cos(th)
+    return m
+
 def pham_tta_mat(x, # (bs, C, H, W) batch (only its size and device are used)
                  max_deg=7., # largest rotation in degrees
                  max_scale=0.02, # largest relative change of scale
                  max_shear_px=5., # largest shear, in pixels of the image side
                  flip=True, # random horizontal flips
                 ):
-    "Random affine matrices: flip, rotation ±max_deg, scaling ±max_scale, shear up to ±max_shear_px pixels"
+    "Random affine matrices, all four at once: flip, rotation ±max_deg, scaling ±max_scale, shear up to ±max_shear_px pixels"
     bs, dev = x.size(0), x.device
     def u(m): return (torch.rand(bs, device=dev)*2 - 1)*m
     th, s, sh = u(max_deg)*np.pi/180, 1 + u(max_scale), u(2*max_shear_px/x.size(-1))   # shear in [-1, 1] coordinates
     f = torch.where(torch.rand(bs, device=dev) < 0.5, -1., 1.) if flip else torch.ones(bs, device=dev)
-    m = torch.zeros(bs, 3, 3, device=dev); m[:, 2, 2] = 1
-    m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1] = f*s*torch.cos(th), s*(-torch.sin(th) + sh), f*s*torch.sin(th), s*torch.cos(th)
-    return m
+    return _affine(f, th, s, sh)
+
+TTA_KINDS = ('flip', 'rotate', 'scale', 'shear')
+
+def pham_tta_one_mat(x, # (bs, C, H, W) batch (only its size and device are used)
+                     max_deg=7., # largest rotation in degrees
+                     max_scale=0.02, # largest relative change of scale
+                     max_shear_px=5., # largest shear, in pixels of the image side
+                    ):
+    "Pham et al.'s TTA draw: for each image ONE transformation, chosen at random among `TTA_KINDS`, with a random amount"
+    bs, dev = x.size(0), x.device
+    def u(m): return (torch.rand(bs, device=dev)*2 - 1)*m
+    k = torch.randint(len(TTA_KINDS), (bs,), device=dev)
+    one, zero = torch.ones(bs, device=dev), torch.zeros(bs, device=dev)
+    return _affine(torch.where(k == TTA_KINDS.index('flip'), -one, one),
+                   torch.where(k == TTA_KINDS.index('rotate'), u(max_deg)*np.pi/180, zero),
+                   torch.where(k == TTA_KINDS.index('scale'), 1 + u(max_scale), one),
+                   torch.where(k == TTA_KINDS.index('shear'), u(2*max_shear_px/x.size(-1)), zero))
 
 def augment_batch(x:torch.Tensor, # (bs, C, H, W) float batch
                   mat_fn=pham_tta_mat, # function of the batch returning (bs, 3, 3) matrices
