@@ -241,16 +241,26 @@ class CXRDataLoader(DataLoader):
     def create_item(self, i):
         if self.cxr.cache is not None: return i                  # the whole batch is read at once in `create_batch`
         try: return i, self.cxr.image(self.rows[i])
-        except Exception as e:       # a file that went bad after the pre-flight scan: say which, skip it, go on
-            warnings.warn(f"skipping unreadable image {self.cxr.catalog.root}/{self.items.path.iloc[i]}: {type(e).__name__}: {e}")
-            raise SkipItemException()
+        except Exception as e:       # a file that went bad after the pre-flight scan: say which and go on
+            warnings.warn(f"unreadable image {self.cxr.catalog.root}/{self.items.path.iloc[i]}: {type(e).__name__}: {e}; "
+                          + ("skipped" if self.train else "kept as a blank image with unknown (NaN) targets, and left out of the predictions"))
+            if self.train: raise SkipItemException()
+            return i, np.zeros((self.cxr.recipe.crop,)*2, np.uint8), True
     def create_batch(self, b):
-        if self.cxr.cache is not None: idx = np.asarray(b, np.int64); x = self.cxr.images(self.rows[idx])
-        else: idx = np.array([i for i, _ in b], np.int64); x = np.stack([a for _, a in b])
+        if self.cxr.cache is not None: idx = np.asarray(b, np.int64); x = self.cxr.images(self.rows[idx]); failed = np.zeros(len(idx), bool)
+        else: idx = np.array([t[0] for t in b], np.int64); x = np.stack([t[1] for t in b]); failed = np.array([len(t) == 3 for t in b])
         r = self.rows[idx]
         meta = self.cxr.meta(r)
         extra = (torch.from_numpy(meta),) if meta is not None else ()
-        return (TensorImageBW(torch.from_numpy(x)[:, None].contiguous()), *extra, TensorRawTargets(torch.from_numpy(self.cxr.targets[r])))
+        y = self.cxr.targets[r].copy(); y[failed] = np.nan
+        return (TensorImageBW(torch.from_numpy(x)[:, None].contiguous()), *extra, TensorRawTargets(torch.from_numpy(y)))
+    def unread(self,
+               targets, # (n, n_labels) targets as this loader returned them, in `ids` order
+              ) -> np.ndarray: # bool per row: its file failed to decode mid-run
+        "Rows whose file failed after the pre-flight: all-NaN targets where the catalog has some (an evaluation loader's mark)"
+        t, want = np.asarray(targets), self.cxr.targets[self.rows]
+        if len(t) != len(want): raise ValueError(f"{len(t)} target rows for a loader of {len(want)} images")
+        return np.isnan(t).all(1) & ~np.isnan(want).all(1)
     def do_batch(self, b): return self.create_batch(b)
     def new(self, **kwargs):
         "A copy of this loader, with `kwargs` changed (as fastai's `DataLoader.new`)"

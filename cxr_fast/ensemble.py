@@ -6,7 +6,7 @@ Docs: https://cxr-fast.github.io/cxr_fast/ensemble.html.md"""
 
 # %% ../nbs/12_ensemble.ipynb #29ca9497
 from __future__ import annotations
-import json
+import json, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, pandas as pd, torch
@@ -93,9 +93,11 @@ def learner_predictions(learn, # a trained Learner whose DataLoaders come from `
     probs, targs = tta_predict(learn, dl, n=tta, mat_fn=tta_fn or pham_tta_mat) if tta else [t.numpy() for t in learn.get_preds(dl=dl)[:2]]
     if hierarchy is not False:
         probs = bayes_chain(probs, parent_index(cxr.labels, cxr.hierarchy if hierarchy is True else hierarchy))
+    ids, bad = np.asarray(dl.ids, dtype=object), dl.unread(targs)
+    if bad.any(): warnings.warn(f"{bad.sum()} image(s) failed to decode during prediction and are left out of it: {ids[bad].tolist()}")
     m = getattr(learn.model, 'arch', None)
-    return Predictions(dl.ids, cxr.labels, probs, targs, dict(name=name or str(m), arch=str(m), dataset=cxr.catalog.name, tta=tta,
-                       bayes_chain=hierarchy is not False, **{'eval_rule': cxr.eval_rule, **meta}))
+    return Predictions(ids[~bad].tolist(), cxr.labels, probs[~bad], targs[~bad], dict(name=name or str(m), arch=str(m), dataset=cxr.catalog.name, tta=tta,
+                       bayes_chain=hierarchy is not False, **{'eval_rule': cxr.eval_rule, 'skipped': ids[bad].tolist(), **meta}))
 
 # %% ../nbs/12_ensemble.ipynb #9c8758b4
 def align(preds:list, # Predictions of the members
