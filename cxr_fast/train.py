@@ -150,12 +150,12 @@ def step_decay(lr:float, # starting learning rate
     return _inner
 
 # %% ../nbs/11_train.ipynb #347b5731
-SCHEDULES = ('one_cycle', 'step', 'plateau')
+SCHEDULES = ('one_cycle', 'step', 'plateau', 'constant')
 
 def fit_schedule(learn:Learner, # the learner
                  epochs:int, # maximum epochs
                  lr:float=1e-4, # (peak) learning rate
-                 schedule:str='one_cycle', # 'one_cycle', 'step' or 'plateau'
+                 schedule:str='one_cycle', # 'one_cycle', 'step', 'plateau' or 'constant'
                  patience:int|None=None, # early stopping patience in epochs (None: no early stopping)
                  plateau_patience:int=1, # epochs without improvement before the learning rate is reduced ('plateau')
                  plateau_factor:float=0.5, # multiply the learning rate by this on a plateau (Keras' `factor`)

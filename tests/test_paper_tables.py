@@ -34,3 +34,26 @@ def test_transcription_totals():
         t = paper_table(work, name)
         rows = t.rows.drop(index=[l for l in t.mean_excludes if l in t.rows.index])
         assert abs(rows[col].mean() - t.summary.loc[t.mean_row, col]) < 6e-4, (work, name)
+
+
+@pytest.mark.parametrize('work', list(WORKS))
+def test_every_setting_is_faithful_stated_or_changed(work):
+    "Each work lists its paper's settings, every one with a status the rules allow (settings_table checks them)"
+    from cxr_fast.paper import settings_table, settings_counts
+    st = settings_table(work)
+    assert len(st) >= 15 and st.index.is_unique, work
+    assert settings_counts(work).sum() == len(st)
+    stated_value = st[st.paper != '']
+    assert not stated_value.why.str.contains('our choice', case=False).any() or (stated_value[stated_value.why.str.contains('our choice', case=False)].status == 'stated').all()
+
+
+@pytest.mark.parametrize('work', list(WORKS))
+def test_full_settings_are_parameters_of_the_notebook(work):
+    "The full parameter set (smoke=False) names only parameters the experiment notebook has"
+    import papermill
+    from cxr_fast.catalog import read_yaml
+    from cxr_fast.runner import experiment_path
+    full = read_yaml(catalog_dir()/'papers'/f'{WORKS[work]}.yaml').get('full')
+    assert full, f'{WORKS[work]}.yaml has no full parameter set'
+    params = papermill.inspect_notebook(str(experiment_path(WORKS[work])))
+    assert set(full) <= set(params), set(full) - set(params)

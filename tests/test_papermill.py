@@ -3,7 +3,9 @@ its results table and figure; the `parameters` tag survives `nbdev-clean`."""
 import json
 import nbformat
 import pandas as pd
+import pytest
 from conftest import cli, ROOT
+from cxr_fast.runner import experiment_path
 
 
 def test_parameters_tag_survives_clean():
@@ -60,3 +62,13 @@ def test_run_without_results_is_not_ok(tmp_path):
     assert r.returncode == 1, r.stdout + r.stderr
     t = pd.read_csv(tmp_path/'runs/runs.csv')
     assert t.status.tolist() == ['no results'] and 'results.csv' in t.error[0]
+
+
+@pytest.mark.parametrize('name', ['demo', 'pham2020_chexpert', 'baltruschat2019_nih', 'fisher2025_nih', 'liz2022_padchest'])
+def test_papermill_reads_every_parameter(name):
+    "papermill drops a parameter whose comment it cannot parse (e.g. one holding '='): -p NAME and full_settings would then miss it"
+    import json, papermill
+    nb = json.loads(experiment_path(name).read_text())
+    cell = next(c for c in nb['cells'] if 'parameters' in c.get('metadata', {}).get('tags', []))
+    names = [l.split('=')[0].strip() for l in ''.join(cell['source']).splitlines() if l.strip() and not l.startswith('#')]
+    assert list(papermill.inspect_notebook(str(experiment_path(name)))) == names
