@@ -6,7 +6,7 @@ Docs: https://cxr-fast.github.io/cxr_fast/catalog.html.md"""
 
 # %% ../nbs/01_catalog.ipynb #bca455cd
 from __future__ import annotations
-import copy, functools
+import copy, dataclasses, functools
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, pandas as pd, yaml
@@ -14,9 +14,10 @@ from fastcore.basics import patch
 from .config import catalog_dir
 
 # %% auto #0
-__all__ = ['BASE_COLS', 'RAW_VALUES', 'read_yaml', 'load_spec', 'CatalogError', 'find_file', 'read_table', 'row_refs',
-           'map_values', 'Catalog', 'tidy_frame', 'check_raw_values', 'arrow_strings', 'check_vocab', 'multi_hot',
-           'check_paths', 'read_split_lists', 'label_set', 'select', 'min_count', 'combine_labels', 'group_labels',
+__all__ = ['BASE_COLS', 'RAW_VALUES', 'read_yaml', 'load_spec', 'CatalogError', 'CatalogWarning', 'find_file', 'read_table',
+           'row_refs', 'map_values', 'Catalog', 'report_rows', 'warn_problems', 'tidy_frame', 'numeric',
+           'check_raw_values', 'arrow_strings', 'check_vocab', 'multi_hot', 'check_paths', 'read_split_lists',
+           'label_set', 'drop_label_less', 'select', 'min_count', 'combine_labels', 'group_labels',
            'hierarchy_violations', 'label_counts', 'patient_overlap', 'plot_label_stats', 'xrv_table']
 
 # %% ../nbs/01_catalog.ipynb #e792e79b
@@ -47,6 +48,9 @@ def load_spec(name:str, # dataset name (`nih`, `chexpert`, `padchest`) or a YAML
 class CatalogError(ValueError):
     "Bad metadata: the message names the file, the rows and the problem"
 
+class CatalogWarning(UserWarning):
+    "Metadata problems that did not stop the loader (the rows are excluded or flagged, never read as negative labels); listed in `Catalog.problems`"
+
 def find_file(root:Path|None, # folder to look in
               names:list, # accepted file names, in order of preference
               what:str='metadata file', # what the file is, for the error message
@@ -58,19 +62,45 @@ def find_file(root:Path|None, # folder to look in
     raise FileNotFoundError(f"no {what} found; tried: " + ', '.join(map(str, tried)))
 
 # %% ../nbs/01_catalog.ipynb #b423f912
+def _header(path:Path, columns:dict) -> list:
+    "The column names of `path`'s header; an empty file or a header that is not UTF-8 is an error saying what was expected"
+    try: return list(pd.read_csv(path, nrows=0).columns)
+    except pd.errors.EmptyDataError: what = 'empty (0 bytes)' if Path(path).stat().st_size == 0 else 'without a header row'
+    except UnicodeDecodeError as e: what = f'not UTF-8 (its header holds {e.object[e.start:e.end]!r})'
+    raise CatalogError(f"{path}: the file is {what}; expected a UTF-8 CSV whose first line names the columns {list(columns.values())}")
+
+def _csv(path, cols:list, types:dict):
+    import pyarrow.csv as pcsv
+    return pcsv.read_csv(path, parse_options=pcsv.ParseOptions(newlines_in_values=True),     # PadChest reports span lines
+                         convert_options=pcsv.ConvertOptions(include_columns=cols, column_types=types, strings_can_be_null=True))
+
+def _utf8_error(path, cols:list, key:str|None) -> str|None:
+    "The first cell of `cols` that is not UTF-8, as a message naming file, data row, column and bytes (None when all are)"
+    import pyarrow as pa
+    t = _csv(path, cols, {c: pa.binary() for c in cols}); txt = lambda b: b.decode('utf-8', 'backslashreplace')
+    for c in cols:
+        for i, b in enumerate(t.column(c).to_pylist()):
+            try: b is None or b.decode('utf-8')
+            except UnicodeDecodeError as e:
+                k = f" ({key}={txt(t.column(key)[i].as_py())})" if key and key != c else ''
+                return f"{path}: data row {i+1}{k}, column {c!r}: {e.object[e.start:e.end]!r} in '{txt(b)}' is not UTF-8; expected UTF-8 text (re-save the file as UTF-8)"
+
 def read_table(path:Path, # a `.csv` or `.csv.gz` file
                columns:dict, # role -> column name; every named column must be present
                dtype:dict|None=None, # `{column: str}` keeps those columns as text (ids with leading zeros, mixed ids)
+               key:str|None=None, # identifying column, to name a row in errors
               ) -> pd.DataFrame:
-    "Read only the catalog's `columns` of `path` (pyarrow's CSV reader), with a clear error naming missing ones"
-    import pyarrow as pa, pyarrow.csv as pcsv
-    header = pd.read_csv(path, nrows=0).columns
-    if missing := [c for c in columns.values() if c not in header]:
-        raise CatalogError(f"{path}: missing column(s) {missing}; the file has {list(header)}")
-    strings = [c for c, t in (dtype or {}).items() if t is str]
-    t = pcsv.read_csv(path, parse_options=pcsv.ParseOptions(newlines_in_values=True),     # PadChest reports span lines
-                      convert_options=pcsv.ConvertOptions(include_columns=list(dict.fromkeys(columns.values())),
-                                                          column_types={c: pa.string() for c in strings}, strings_can_be_null=True))
+    "Read only the catalog's `columns` of `path` (pyarrow's CSV reader): missing columns, an empty file, no data rows or non-UTF-8 bytes are errors naming file, row and column"
+    import pyarrow as pa
+    if missing := [c for c in columns.values() if c not in (header := _header(path, columns))]:
+        raise CatalogError(f"{path}: missing column(s) {missing}; the file has {header}")
+    cols = list(dict.fromkeys(columns.values()))
+    try: t, err = _csv(path, cols, {c: pa.string() for c, ty in (dtype or {}).items() if ty is str}), None
+    except pa.ArrowInvalid as e: t, err = None, e
+    if t is None or any(pa.types.is_binary(f.type) for f in t.schema):          # pyarrow reads non-UTF-8 text as bytes
+        if msg := _utf8_error(path, cols, key): raise CatalogError(msg)
+        if t is None: raise CatalogError(f"{path}: not readable as CSV: {err}") from None
+    if t.num_rows == 0: raise CatalogError(f"{path}: the file has a header but no data rows; expected one row per image")
     return t.to_pandas()
 
 # %% ../nbs/01_catalog.ipynb #aefb1ee0
@@ -81,10 +111,9 @@ def row_refs(df:pd.DataFrame, # the table as read
             ) -> str:
     "Human-readable references to the first `n` rows where `mask` holds: data row numbers (1 = first after the header) and keys"
     idx = np.flatnonzero(np.asarray(mask))
-    refs = [f"row {i+1}" + (f" ({key}={df[key].iloc[i]})" if key else '') for i in idx[:n]]
+    refs = [f"data row {i+1}" + (f" ({key}={df[key].iloc[i]})" if key else '') for i in idx[:n]]
     return ', '.join(refs) + (f' and {len(idx)-n} more' if len(idx) > n else '')
 
-# %% ../nbs/01_catalog.ipynb #09346907
 def map_values(s:pd.Series, # raw column
                mapping:dict, # raw value -> canonical value (`None` = blank)
                path, # file the column came from, for errors
@@ -112,9 +141,12 @@ class Catalog:
     spec: dict = field(repr=False, default_factory=dict) # the catalog file's content
     root: Path|None = None # dataset root; `path` is relative to it
     excluded: pd.DataFrame = field(repr=False, default=None) # rows left out: file, row, key, reason
+    problems: pd.DataFrame = field(repr=False, default=None) # metadata faults that did not stop the loader: file, row, column, key, problem
+    flagged: pd.DataFrame = field(repr=False, default=None) # rows kept without labels (`labelled` False): file, row, key, path, reason
 
     def __post_init__(self):
-        if self.excluded is None: self.excluded = pd.DataFrame(columns=['file', 'row', 'key', 'reason'])
+        for k, cols in dict(excluded=['reason'], problems=['column', 'problem'], flagged=['path', 'reason']).items():
+            if getattr(self, k) is None: setattr(self, k, pd.DataFrame(columns=['file', 'row', 'key', *cols]))
     def __len__(self): return len(self.df)
     def __repr__(self): return f"Catalog({self.name}: {len(self.df):,} images, {self.df.patient.nunique():,} patients, {len(self.labels)} labels)"
     @property
@@ -122,7 +154,26 @@ class Catalog:
     def pipe(self, f, *args, **kw): return f(self, *args, **kw)
     def replace(self, **kw) -> Catalog:
         "A copy with some fields replaced"
-        return Catalog(**{**dict(name=self.name, df=self.df, labels=self.labels, spec=self.spec, root=self.root, excluded=self.excluded), **kw})
+        return dataclasses.replace(self, **kw)
+
+def report_rows(path, # the metadata file
+                t:pd.DataFrame, # the table as read
+                mask, # boolean mask of the rows to report
+                key:str, # identifying column of `t`
+                **cols, # further columns, e.g. `reason='...'`: one value, or one per reported row
+               ) -> pd.DataFrame:
+    "One row per reported table row: the file, its data row number (1 = the first after the header), its key, then `cols`"
+    i = np.flatnonzero(np.asarray(mask))
+    return pd.DataFrame(dict(file=str(path), row=i+1, key=t[key].iloc[i].to_numpy(), **cols))
+
+def warn_problems(problems:pd.DataFrame, # a `Catalog.problems` frame
+                  key:str='key', # what the key column holds, for the message (e.g. `Image Index`)
+                  n:int=5, # how many rows to name
+                 ):
+    "Warn (`CatalogWarning`) naming the first `n` problem rows, when there are any"
+    import warnings
+    refs = [f"{r.file}: data row {r.row} ({key}={r.key}), column {r.column!r}: {r.problem}" for r in problems.head(n).itertuples()]
+    if refs: warnings.warn(f"{len(problems)} metadata problem(s): " + '; '.join(refs + [f'and {len(problems)-n} more'][:len(problems) > n]), CatalogWarning, stacklevel=3)
 
 # %% ../nbs/01_catalog.ipynb #f2164b3a
 def tidy_frame(base:dict, # BASE_COLS (and extras) -> arrays
@@ -134,13 +185,26 @@ def tidy_frame(base:dict, # BASE_COLS (and extras) -> arrays
     return pd.DataFrame({**base, **dict(zip(label_names, cols))}, copy=False)
 
 # %% ../nbs/01_catalog.ipynb #53b83ec1
+def numeric(s:pd.Series, # a column as read
+            path, # source file for errors
+            df:pd.DataFrame|None=None, # the table, to name rows
+            key:str|None=None, # identifying column in `df` for errors
+            expected:str='a number or blank', # what the column should hold, for the message
+           ) -> np.ndarray:
+    "The column as float64; text that is not a number is an error naming file, column, rows and values"
+    if pd.api.types.is_numeric_dtype(s) or s.isna().all(): return s.to_numpy(np.float64, na_value=np.nan)
+    v = pd.to_numeric(s, errors='coerce')
+    if (bad := v.isna() & s.notna()).any():
+        raise CatalogError(f"{path}: column {s.name!r} has value(s) {sorted(set(map(str, s[bad])))[:10]} at {row_refs(df if df is not None else s.to_frame(), bad, key)}; expected {expected}")
+    return v.to_numpy(np.float64, na_value=np.nan)
+
 def check_raw_values(df:pd.DataFrame, # frame with label columns
                      labels:list, # label columns
                      path, # source file for errors
                      key:str='path', # identifying column
                     ):
     "Error naming file, rows and columns when a label value is not 1, 0, -1 or blank"
-    v = df[labels].to_numpy(np.float64)
+    v = np.stack([numeric(df[l], path, df, key, '1.0, 0.0, -1.0 or blank') for l in labels], 1) if len(df) else np.zeros((0, len(labels)))
     bad = ~(np.isnan(v) | np.isin(v, RAW_VALUES))
     if bad.any():
         r, c = np.nonzero(bad)
@@ -218,21 +282,33 @@ def label_set(cat:Catalog, # a catalog
     if unknown := [l for l in labs if l not in cat.labels]: raise KeyError(f"{cat.name} has no label(s) {unknown}; it has {cat.labels}")
     return labs
 
-# %% ../nbs/01_catalog.ipynb #39b86afe
+# %% ../nbs/01_catalog.ipynb #2b8e4f61
+def drop_label_less(cat:Catalog, # a catalog
+                   ) -> Catalog:
+    "The catalog without its rows flagged as having no labels (`labelled` False), each reported in `excluded` with its reason"
+    if 'labelled' not in cat.df or cat.df.labelled.all(): return cat
+    off = ~cat.df.labelled.to_numpy(bool)
+    gone = pd.DataFrame({'path': cat.df.path[off].to_numpy()}).merge(cat.flagged, on='path', how='left')
+    ex = gone.assign(key=gone.key.fillna(gone.path), reason='no labels: ' + gone.reason.fillna('flagged'))[['file', 'row', 'key', 'reason']]
+    return cat.replace(df=cat.df[~off].reset_index(drop=True), excluded=pd.concat([cat.excluded, ex], ignore_index=True) if len(cat.excluded) else ex)
+
 def select(cat:Catalog, # a catalog
            labels:str|list|None=None, # label set name or list (default: all)
            views:str|list|None=None, # keep only these views, e.g. `'PA'` or `['PA', 'AP']`
            frontal:bool|None=None, # keep only frontal (True) or lateral (False) images
            drop_unlabelled:bool=False, # drop images with no positive among the kept labels
           ) -> Catalog:
-    "A catalog restricted to some views and labels (base columns and extras kept)"
+    "A catalog restricted to some views and labels (base columns and extras kept); choosing labels leaves out the rows without labels (reported in `excluded`)"
     df = cat.df
     if views is not None: df = df[df.view.isin([views] if isinstance(views, str) else views)]
     if frontal is not None: df = df[df.frontal == frontal]
     labs = label_set(cat, labels) if labels is not None else cat.labels
+    sub = cat.replace(df=df)
+    if labels is not None: sub = drop_label_less(sub)
+    df = sub.df
     if drop_unlabelled: df = df[(df[labs] == 1).any(axis=1)]
     extra = [c for c in df.columns if c not in cat.labels]
-    return cat.replace(df=df[extra + labs].reset_index(drop=True), labels=list(labs))
+    return sub.replace(df=df[extra + labs].reset_index(drop=True), labels=list(labs))
 
 # %% ../nbs/01_catalog.ipynb #9db4da51
 def min_count(cat:Catalog, # a catalog
@@ -296,7 +372,9 @@ def summary(cat:Catalog) -> dict:
     "The catalog summary (JSON-ready)"
     return dict(dataset=cat.name, rows=len(cat.df), patients=int(cat.df.patient.nunique()), views=_counts(cat.df.view),
                 sex=_counts(cat.df.sex), labels={l: {k: int(v) for k, v in r.items()} for l, r in label_counts(cat).iterrows()},
-                splits=_counts(cat.df.split), patient_overlap=patient_overlap(cat.df), excluded=len(cat.excluded))
+                splits=_counts(cat.df.split), patient_overlap=patient_overlap(cat.df), excluded=len(cat.excluded),
+                excluded_reasons=_counts(cat.excluded.reason), problems=len(cat.problems),
+                no_labels=int((~cat.df.labelled.astype(bool)).sum()) if 'labelled' in cat.df else 0)
 
 # %% ../nbs/01_catalog.ipynb #abd7d16d
 def plot_label_stats(cat:Catalog, # a catalog
@@ -307,19 +385,14 @@ def plot_label_stats(cat:Catalog, # a catalog
     import matplotlib.pyplot as plt
     pos = (cat.df[cat.labels] == 1)
     fig, (a, b) = plt.subplots(1, 2, figsize=figsize, gridspec_kw=dict(width_ratios=[3, 1]))
-    pos.sum().sort_values(ascending=False)[:max_labels].plot.bar(ax=a, color='tab:blue')
-    a.set(title=f'{cat.name}: images per label', ylabel='positive images', yscale='log')
-    pos.sum(1).value_counts().sort_index().plot.bar(ax=b, color='tab:orange')
-    b.set(title='labels per image', xlabel='positive labels', ylabel='images')
-    fig.tight_layout()
-    return fig
+    pos.sum().sort_values(ascending=False)[:max_labels].plot.bar(ax=a, color='tab:blue', title=f'{cat.name}: images per label', ylabel='positive images', logy=True)
+    pos.sum(1).value_counts().sort_index().plot.bar(ax=b, color='tab:orange', title='labels per image', xlabel='positive labels', ylabel='images')
+    fig.tight_layout(); return fig
 
 # %% ../nbs/01_catalog.ipynb #520dbc41
 def xrv_table(name:str, # file name under `torchxrayvision/data/`
              ) -> Path|None:
     "Path of a real metadata table shipped in the torchxrayvision wheel, or None when it is not installed"
     import importlib.util
-    spec = importlib.util.find_spec('torchxrayvision')
-    if spec is None: return None
-    p = Path(spec.origin).parent/'data'/name
-    return p if p.exists() else None
+    if (spec := importlib.util.find_spec('torchxrayvision')) is None: return None
+    return p if (p := Path(spec.origin).parent/'data'/name).exists() else None

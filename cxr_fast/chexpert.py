@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from .config import dataset_root
 from .catalog import (Catalog, CatalogError, load_spec, read_table, row_refs, map_values, tidy_frame,
-                              check_raw_values, arrow_strings, check_paths)
+                              check_raw_values, numeric, arrow_strings, check_paths)
 
 # %% auto #0
 __all__ = ['parse_paths', 'chexpert_view', 'load_chexpert']
@@ -41,14 +41,14 @@ def chexpert_view(frontal:pd.Series, # booleans
 def _chexpert_table(path:Path, spec:dict) -> pd.DataFrame:
     "One CheXpert csv as the contract frame"
     md, v = spec['metadata'], spec['values']; col = md['columns']
-    t = read_table(path, {**col, **{l: l for l in spec['labels']}})
-    check_raw_values(t, spec['labels'], path, col['path'])
+    t = read_table(path, {**col, **{l: l for l in spec['labels']}}, key=col['path'])
+    check_raw_values(t, spec['labels'], path, col['path'])       # any text that is not 1.0/0.0/-1.0/blank: an error naming the cell
     m = parse_paths(t[col['path']], spec['path_pattern'], path)
     frontal = map_values(t[col['frontal']], v['frontal'], path, col['path'], t).astype(bool)
     base = dict(path=t[col['path']], patient=m.patient, study=m.patient + '/' + m.study,
                 view=chexpert_view(frontal, map_values(t[col['view']], v['view'], path, col['path'], t), v['lateral_blank_view']),
                 frontal=frontal, sex=map_values(t[col['sex']], v['sex'], path, col['path'], t),
-                age=t[col['age']].to_numpy(np.float32), split=m.split)
+                age=numeric(t[col['age']], path, t, col['path'], 'an age in years or blank').astype(np.float32), split=m.split)
     return tidy_frame(base, t[spec['labels']].to_numpy(), spec['labels'])
 
 # %% ../nbs/01b_chexpert.ipynb #bcb0f18f

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from .config import dataset_root
 from .catalog import (Catalog, CatalogError, load_spec, find_file, read_table, row_refs, map_values, tidy_frame,
-                              arrow_strings, multi_hot, check_paths, read_split_lists)
+                              arrow_strings, multi_hot, check_paths, read_split_lists, report_rows, warn_problems)
 
 # %% auto #0
-__all__ = ['split_findings', 'nih_age', 'resolve_layout', 'load_nih']
+__all__ = ['split_findings', 'blank_cells', 'nih_age', 'resolve_layout', 'load_nih']
 
 # %% ../nbs/01a_nih.ipynb #a54b25a3
 def split_findings(s:pd.Series, # `Finding Labels` column
@@ -33,6 +33,13 @@ def split_findings(s:pd.Series, # `Finding Labels` column
         rows = np.zeros(len(s), bool); rows[items.index[unknown]] = True
         raise CatalogError(f"{path}: unknown label(s) {sorted(set(items[unknown]))[:10]} in column {s.name!r} at {row_refs(df if df is not None else s.to_frame(), rows, key)}; known: {labels}")
     return multi_hot(items, len(s), labels)
+
+# %% ../nbs/01a_nih.ipynb #3f1a9c02
+def blank_cells(s:pd.Series, # a text column
+               ) -> np.ndarray:
+    "Mask of the empty or whitespace-only cells of `s`"
+    import pyarrow.compute as pc
+    return pc.fill_null(pc.equal(pc.utf8_trim_whitespace(arrow_strings(s)), ''), True).to_numpy(zero_copy_only=False)
 
 # %% ../nbs/01a_nih.ipynb #7b02e477
 def nih_age(s:pd.Series, # `Patient Age` column
@@ -76,7 +83,7 @@ def load_nih(root:Path|str|None=None, # folder with `Data_Entry_2017*.csv` and t
     spec = load_spec('nih'); md = spec['metadata']; col = md['columns']
     root = Path(root) if root is not None else (None if csv else dataset_root('nih'))
     path = Path(csv) if csv else find_file(root, md['files'])
-    t = read_table(path, col, dtype={col['patient']: str})
+    t = read_table(path, col, dtype={col['patient']: str}, key=col['image'])
     names, key = t[col['image']], col['image']
     base = dict(path=resolve_layout(root, spec['layouts'], names, image_dir), patient=t[col['patient']],
                 study=names.str.rsplit('.', n=1).str[0], view=map_values(t[col['view']], spec['values']['view'], path, key, t),
@@ -85,4 +92,8 @@ def load_nih(root:Path|str|None=None, # folder with `Data_Entry_2017*.csv` and t
                 followup=t[col['followup']].to_numpy())
     y = split_findings(t[col['findings']], spec['labels'], md['separator'], path, t, key)
     check_paths(base['path'], path)
-    return Catalog('nih', tidy_frame(base, y, spec['labels']), list(spec['labels']), spec, root)
+    df, blank = tidy_frame(base, y, spec['labels']), blank_cells(t[col['findings']])
+    problems = report_rows(path, t, blank, key, column=col['findings'], problem="blank (expected findings joined by '|', or 'No Finding'); the image is left out")
+    warn_problems(problems, key)                                 # every row is checked above, so row numbers are the file's
+    return Catalog('nih', df[~blank].reset_index(drop=True) if blank.any() else df, list(spec['labels']), spec, root,
+                   report_rows(path, t, blank, key, reason=f"blank {col['findings']!r} cell"), problems)

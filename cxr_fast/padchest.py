@@ -88,7 +88,7 @@ def load_padchest(root:Path|str|None=None, # folder with the 160K csv and the nu
     spec = load_spec('padchest'); md, v = spec['metadata'], spec['values']; col = md['columns']
     root = Path(root) if root is not None else (None if csv else dataset_root('padchest'))
     path = Path(csv) if csv else find_file(root, md['files'])
-    t = read_table(path, col, dtype={c: str for c in (col['patient'], col['study'], col['dir'], col['labels'])})
+    t = read_table(path, col, dtype={c: str for c in (col['patient'], col['study'], col['dir'], col['labels'])}, key=col['image'])
     items, bad = parse_label_lists(t[col['labels']])
     vocab = spec['labels']
     check_vocab(items, vocab, path, t, col['image'])       # before rows are dropped, so errors name the file's rows
