@@ -7,30 +7,31 @@ Docs: https://cxr-fast.github.io/cxr_fast/images.html.md"""
 # %% ../nbs/04a_images.ipynb #f268c077
 from __future__ import annotations
 import io, os
+from collections import Counter
+from typing import NamedTuple
 from pathlib import Path
 import numpy as np, pandas as pd, cv2
 from PIL import Image
 from fastcore.parallel import parallel
 from fastcore.meta import delegates
-from .png import decode_png
+from .png import decode_png, png_header, png_sbit, check_pixels, TooLargeError
 
 # %% auto #0
-__all__ = ['PNG_SIG', 'JPEG_SIG', 'PNG_END', 'JPEG_END', 'effective_bits', 'to_uint8', 'sniff_format', 'jpeg_shape',
-           'ImageProblem', 'structure_problem', 'to_gray', 'resize_cxr', 'decode_cxr', 'read_bytes', 'read_cxr',
-           'image_problem', 'check_image', 'scan_images', 'check_catalog']
+__all__ = ['PNG_SIG', 'JPEG_SIG', 'PNG_END', 'JPEG_END', 'GRAY_FORMS', 'to_uint8', 'sniff_format', 'jpeg_shape', 'ImageHeader',
+           'image_header', 'file_header', 'ImageProblem', 'structure_problem', 'to_gray', 'resize_cxr', 'decode_cxr',
+           'read_bytes', 'read_cxr', 'image_problem', 'check_image', 'scan_images', 'converted_summary',
+           'check_catalog']
 
 # %% ../nbs/04a_images.ipynb #25228ec9
-def effective_bits(a:np.ndarray, # integer image
-                  ) -> int:
-    "Bits needed for the largest value of `a`, at least 8"
-    return max(8, int(a.max(initial=0)).bit_length())
-
 def to_uint8(a:np.ndarray, # uint8 or uint16 image
+             bits:int|None=None, # significant bits of the file (PNG `sBIT`); None: the dtype's 16
             ) -> np.ndarray:
-    "Map `a` to uint8 by shifting right by `effective_bits(a)-8`"
+    "Map `a` to uint8 by shifting right by `bits - 8` (by 8 when a sample reaches 2**bits: scaled to the full depth)"
     if a.dtype == np.uint8: return a
     if a.dtype != np.uint16: raise TypeError(f"to_uint8: expected a uint8 or uint16 image, got {a.dtype}")
-    return (a >> (effective_bits(a) - 8)).astype(np.uint8)
+    bits = 16 if bits is None else min(16, max(8, int(bits)))
+    if bits < 16 and int(a.max(initial=0)) >> bits: bits = 16      # samples scaled up to 16 bits, as the PNG spec asks
+    return (a >> (bits - 8)).astype(np.uint8)
 
 # %% ../nbs/04a_images.ipynb #8dabc249
 PNG_SIG, JPEG_SIG = b'\x89PNG\r\n\x1a\n', b'\xff\xd8\xff'
@@ -45,23 +46,64 @@ def sniff_format(head:bytes, # the first bytes of a file
 # %% ../nbs/04a_images.ipynb #6ac7a5fb
 _SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}                  # start-of-frame markers (not DHT, JPG, DAC)
 
+def _jpeg_frame(get) -> tuple[int,int,int]|None:
+    "(height, width, components) from a JPEG's start-of-frame segment; `get(offset, n)` reads bytes"
+    i = 2
+    while len(b := get(i, 10)) >= 4 and b[0] == 0xFF:
+        m = b[1]
+        if m == 0xFF: i += 1; continue                             # fill byte
+        if m in _SOF: return (int.from_bytes(b[5:7], 'big'), int.from_bytes(b[7:9], 'big'), b[9]) if len(b) == 10 else None
+        i += 2 + int.from_bytes(b[2:4], 'big')
+    return None
+
 def jpeg_shape(buf:bytes, # a JPEG file's bytes (the header is enough)
               ) -> tuple[int,int]|None:
     "(height, width) from a JPEG's start-of-frame segment, without decoding; None if not found"
-    i = 2
-    while i + 9 <= len(buf) and buf[i] == 0xFF:
-        m = buf[i + 1]
-        if m == 0xFF: i += 1; continue                             # fill byte
-        if m in _SOF: return int.from_bytes(buf[i+5:i+7], 'big'), int.from_bytes(buf[i+7:i+9], 'big')
-        i += 2 + int.from_bytes(buf[i+2:i+4], 'big')
+    f = _jpeg_frame(lambda o, n: buf[o:o+n])
+    return None if f is None else f[:2]
+
+# %% ../nbs/04a_images.ipynb #19d954d4
+class ImageHeader(NamedTuple):
+    "What a file's header declares"
+    fmt:str; width:int; height:int; form:str
+
+_PNG_COLOUR = {0: 'gray', 2: 'RGB', 3: 'palette', 4: 'gray+alpha', 6: 'RGBA'}
+_JPEG_COLOUR = {1: 'gray', 3: 'colour', 4: 'CMYK'}
+GRAY_FORMS = ('gray PNG', 'gray JPEG')                             # read as they are: 8-bit gray
+
+def _header(get) -> ImageHeader|None:
+    "The header of a PNG or JPEG, `get(offset, n)` reading its bytes; None for anything else or an unreadable header"
+    head = get(0, 29)
+    if (h := png_header(head)) is not None:
+        c = _PNG_COLOUR.get(h.colour, f'colour-type-{h.colour}')
+        return ImageHeader('PNG', h.width, h.height, f"{c} PNG" if h.depth == 8 else f"{h.depth}-bit {c} PNG")
+    if head.startswith(JPEG_SIG) and (f := _jpeg_frame(get)) is not None:
+        return ImageHeader('JPEG', f[1], f[0], f"{_JPEG_COLOUR.get(f[2], f'{f[2]}-component')} JPEG")
     return None
+
+def image_header(buf:bytes, # a file's bytes (the header is enough)
+                ) -> ImageHeader|None:
+    "Format, declared width and height, and form of a PNG or JPEG in memory; None for anything else"
+    return _header(lambda o, n: buf[o:o+n])
+
+def file_header(path:str|Path, # image file
+               ) -> ImageHeader|None:
+    "`image_header` of a file, reading only the header's bytes"
+    with open(path, 'rb') as f:
+        def get(o, n): f.seek(o); return f.read(n)
+        return _header(get)
+
+def _no_header(head:bytes) -> str:
+    "Why `image_header` found nothing"
+    fmt = sniff_format(head)
+    return {'PNG': "PNG without a valid IHDR header chunk", 'JPEG': "JPEG without a start-of-frame header"}.get(fmt, f"neither a PNG nor a JPEG (starts with {head[:8]!r})")
 
 # %% ../nbs/04a_images.ipynb #1592bff0
 class ImageProblem:
     "Kinds of bad image file"
     missing, not_a_file, zero_byte = 'missing', 'not-a-file', 'zero-byte'
-    truncated, undecodable = 'truncated', 'undecodable'
-    kinds = (missing, not_a_file, zero_byte, truncated, undecodable)
+    truncated, undecodable, too_large = 'truncated', 'undecodable', 'too-large'
+    kinds = (missing, not_a_file, zero_byte, truncated, undecodable, too_large)
 
 # %% ../nbs/04a_images.ipynb #24a8a8fe
 def structure_problem(name:str|Path, # file name (for its extension)
@@ -102,25 +144,27 @@ def resize_cxr(a:np.ndarray, # 2-D image
 # %% ../nbs/04a_images.ipynb #9440d9cc
 _REDUCED = {2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4, 8: cv2.IMREAD_REDUCED_GRAYSCALE_8}
 
-def _decode(buf, jpeg_scale):
+def _decode(buf, fmt, jpeg_scale, max_pixels):
     "OpenCV-compatible array of `buf` (None when it cannot be decoded)"
-    fmt = sniff_format(buf[:8])
     if fmt == 'JPEG' and jpeg_scale > 1: return cv2.imdecode(np.frombuffer(buf, np.uint8), _REDUCED[jpeg_scale])
-    a = decode_png(buf) if fmt == 'PNG' else None                # fast path: gray 8/16-bit PNGs
+    a = decode_png(buf, max_pixels) if fmt == 'PNG' else None    # fast path: gray 8/16-bit PNGs
     return a if a is not None else cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_UNCHANGED)
 
 def decode_cxr(buf:bytes, # the whole file's bytes
                name:str|Path='<bytes>', # file name, for the extension check and error messages
                size:int|tuple[int,int]|None=None, # optional resize, see `resize_cxr`
                jpeg_scale:int=1, # decode a JPEG at 1/2, 1/4 or 1/8 size (libjpeg DCT scaling; ignored for PNG)
+               max_pixels:int|None=None, # pixel limit (default: `png.max_pixels()`), checked from the header
               ) -> np.ndarray:
     "Decode a PNG/JPEG (8/16-bit gray, RGB, RGBA) into a 2-D uint8 array"
     if not buf: raise ValueError(f"{name}: file is empty (0 bytes)")
     if p := structure_problem(name, buf[:16], buf[-64:]): raise ValueError(f"{name}: {p[0]}: {p[1]}")
     if jpeg_scale != 1 and jpeg_scale not in _REDUCED: raise ValueError(f"jpeg_scale must be 1, 2, 4 or 8, not {jpeg_scale}")
-    a = _decode(buf, jpeg_scale)
+    if (hdr := image_header(buf)) is None: raise ValueError(f"{name}: undecodable: {_no_header(buf[:8])}")
+    check_pixels(hdr.width, hdr.height, name, max_pixels)
+    a = _decode(buf, hdr.fmt, jpeg_scale, max_pixels)
     if a is None: raise ValueError(f"{name}: OpenCV cannot decode this file as an image ({len(buf)} bytes)")
-    try: a = to_uint8(to_gray(a))
+    try: a = to_uint8(to_gray(a), png_sbit(buf) if a.dtype == np.uint16 else None)
     except (ValueError, TypeError) as e: raise ValueError(f"{name}: {e}") from None
     return a if size is None else resize_cxr(a, size)
 
@@ -135,40 +179,46 @@ def read_bytes(path:str|Path, # image file
 
 def read_cxr(path:str|Path, # image file
              size:int|tuple[int,int]|None=None, # optional resize: shorter side (int) or (height, width)
+             max_pixels:int|None=None, # pixel limit (default: `png.max_pixels()`)
             ) -> np.ndarray:
     "Read a chest X-ray file as a 2-D uint8 grayscale array"
-    return decode_cxr(read_bytes(path), Path(path), size)
+    return decode_cxr(read_bytes(path), Path(path), size, max_pixels=max_pixels)
 
 # %% ../nbs/04a_images.ipynb #ce3f1f17
-def _head_tail(path, n=64):
-    with open(path, 'rb') as f:
-        head = f.read(n)
-        f.seek(max(0, os.fstat(f.fileno()).st_size - n))
-        return head, f.read(n)
-
-def _decode_problem(path:Path):
+def _decode_problem(path:Path, max_pixels=None):
     buf = path.read_bytes()
     try:
         with Image.open(io.BytesIO(buf)) as im: im.load()
+    except Image.DecompressionBombError: pass                      # within our limit (checked before): a raised limit
     except Exception as e:
         kind = ImageProblem.truncated if 'truncated' in str(e) else ImageProblem.undecodable
         return kind, f"Pillow: {type(e).__name__}: {e}"
-    try: decode_cxr(buf, path)
+    try: decode_cxr(buf, path, max_pixels=max_pixels)
     except Exception as e: return ImageProblem.undecodable, str(e)
     return None
+
+def _inspect(path:Path, decode=True, max_pixels=None):
+    "(`(problem, detail)` or None, the header's form or None)"
+    if not path.exists(): return (ImageProblem.missing, "no such file"), None
+    if not path.is_file(): return (ImageProblem.not_a_file, "is a directory" if path.is_dir() else "not a regular file"), None
+    with open(path, 'rb') as f:
+        n = os.fstat(f.fileno()).st_size
+        if n == 0: return (ImageProblem.zero_byte, "file is empty (0 bytes)"), None
+        def get(o, k): f.seek(o); return f.read(k)
+        head, tail = get(0, 64), get(max(0, n - 64), 64)
+        if p := structure_problem(path, head, tail): return p, None
+        if (hdr := _header(get)) is None: return (ImageProblem.undecodable, _no_header(head)), None
+    try: check_pixels(hdr.width, hdr.height, limit=max_pixels)
+    except TooLargeError as e: return (ImageProblem.too_large, str(e)), hdr.form
+    return (_decode_problem(path, max_pixels) if decode else None), hdr.form
 
 # %% ../nbs/04a_images.ipynb #40fbf020
 def image_problem(path:str|Path, # image file
                   decode:bool=True, # also decode the whole image (else only the cheap checks)
+                  max_pixels:int|None=None, # pixel limit (default: `png.max_pixels()`)
                  ) -> tuple[str,str]|None:
     "`(problem, detail)` for a bad image file, None for a good one"
-    path = Path(path)
-    try:
-        if not path.exists(): return ImageProblem.missing, "no such file"
-        if not path.is_file(): return ImageProblem.not_a_file, "is a directory" if path.is_dir() else "not a regular file"
-        if path.stat().st_size == 0: return ImageProblem.zero_byte, "file is empty (0 bytes)"
-        if p := structure_problem(path, *_head_tail(path)): return p
-        return _decode_problem(path) if decode else None
+    try: return _inspect(Path(path), decode, max_pixels)[0]
     except OSError as e: return ImageProblem.undecodable, f"cannot read: {e}"
 
 def check_image(path:str|Path, # image file
@@ -181,23 +231,34 @@ def check_image(path:str|Path, # image file
 # %% ../nbs/04a_images.ipynb #84a5444d
 _COLS = ['path', 'problem', 'detail']
 
-def _scan_one(p, root=None, decode=True):
+def _scan_one(p, root=None, decode=True, max_pixels=None):
     full = Path(p) if root is None else Path(root)/p
-    return image_problem(full, decode)
+    try: return _inspect(full, decode, max_pixels)
+    except OSError as e: return (ImageProblem.undecodable, f"cannot read: {e}"), None
 
 def scan_images(paths, # image paths (str or Path), absolute or relative to `root`
                 root:str|Path|None=None, # folder that relative paths are under
                 n_workers:int|None=None, # threads; None: number of CPUs; 0: serial
                 decode:bool=True, # also decode every image (else only the cheap checks)
                 progress:bool=True, # show a progress bar
+                max_pixels:int|None=None, # pixel limit (default: `png.max_pixels()`)
                ) -> pd.DataFrame:
-    "One row (path, problem, detail) per bad image file; empty when all are good"
+    "One row (path, problem, detail) per bad image file (empty when all are good); `attrs['converted']`: good files converted, by form"
     paths = list(dict.fromkeys(str(p) for p in paths))
     if n_workers is None: n_workers = os.cpu_count() or 1
-    res = parallel(_scan_one, paths, root=root, decode=decode, n_workers=min(n_workers, len(paths)),
+    res = parallel(_scan_one, paths, root=root, decode=decode, max_pixels=max_pixels, n_workers=min(n_workers, len(paths)),
                    threadpool=True, progress=progress and len(paths) > 0) if paths else []
-    rows = [(p, *r) for p, r in zip(paths, res) if r is not None]
-    return pd.DataFrame(rows, columns=_COLS)
+    df = pd.DataFrame([(p, *r) for p, (r, _) in zip(paths, res) if r is not None], columns=_COLS)
+    df.attrs['converted'] = dict(Counter(f for r, f in res if r is None and f not in GRAY_FORMS).most_common())
+    return df
+
+def converted_summary(scan:pd.DataFrame, # a frame from `scan_images` or `check_catalog`
+                     ) -> str:
+    "One line on the good files that reading converts to 8-bit gray ('' when none)"
+    conv = scan.attrs.get('converted') or {}
+    if not conv: return ''
+    return (f"{sum(conv.values()):,} image(s) converted to 8-bit gray on reading: " + ', '.join(f"{n:,} {k}" for k, n in conv.items())
+            + " (colour: OpenCV's luma weights, alpha dropped; 16-bit: >> (significant bits - 8))")
 
 # %% ../nbs/04a_images.ipynb #af216af9
 @delegates(scan_images, but=['paths', 'root'])

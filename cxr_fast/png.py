@@ -11,7 +11,8 @@ from typing import NamedTuple
 import numpy as np
 
 # %% auto #0
-__all__ = ['PNG_SIGNATURE', 'PngHeader', 'png_parts', 'fast_png_available', 'unfilter', 'decode_png']
+__all__ = ['PNG_SIGNATURE', 'MAX_PIXELS', 'PngHeader', 'png_parts', 'TooLargeError', 'max_pixels', 'check_pixels', 'png_header',
+           'png_sbit', 'fast_png_available', 'unfilter', 'decode_png']
 
 # %% ../nbs/04_png.ipynb #9be6abde
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
@@ -57,6 +58,62 @@ def png_parts(buf:bytes, # the whole file
         elif typ == b'IDAT': idat.append(data)
         elif typ == b'IEND': return (hdr, b''.join(idat)) if idat else None
         elif typ[0] & 0x20 == 0: return None                       # unknown critical chunk (upper-case first letter)
+    return None
+
+# %% ../nbs/04_png.ipynb #15d06922
+MAX_PIXELS = 89_478_485                                            # Pillow's Image.MAX_IMAGE_PIXELS
+
+class TooLargeError(ValueError):
+    "An image whose header declares more pixels than the pixel limit"
+
+def max_pixels(limit:int|None=None, # an explicit limit (wins when given)
+              ) -> int:
+    "The pixel limit: `limit`, else the `CXR_FAST_MAX_PIXELS` environment variable, else `MAX_PIXELS`"
+    if limit is not None: return int(limit)
+    env = os.environ.get('CXR_FAST_MAX_PIXELS', '').strip()
+    if not env: return MAX_PIXELS
+    try: return int(float(env))
+    except ValueError: raise ValueError(f"CXR_FAST_MAX_PIXELS must be a number of pixels, not {env!r}") from None
+
+def check_pixels(width:int, # declared width
+                 height:int, # declared height
+                 name:str='<bytes>', # file name for the message
+                 limit:int|None=None, # pixel limit (default: `max_pixels()`)
+                ):
+    "Raise `TooLargeError` when `width x height` exceeds the pixel limit"
+    n = max_pixels(limit)
+    if width * height > n:
+        src = 'max_pixels argument' if limit is not None else 'CXR_FAST_MAX_PIXELS' if os.environ.get('CXR_FAST_MAX_PIXELS', '').strip() else 'default, like Pillow'
+        raise TooLargeError(f"{name}: the header declares {width}x{height} = {width*height:,} pixels, over the pixel limit of {n:,} "
+                            f"({src}): a decompression bomb, or a genuine image too large for this limit (raise it with "
+                            f"max_pixels=... or the CXR_FAST_MAX_PIXELS environment variable)")
+
+# %% ../nbs/04_png.ipynb #f4ce79ad
+_IHDR_END = len(PNG_SIGNATURE) + 8 + 13
+
+def png_header(head:bytes, # the first 29 bytes of a PNG (or more)
+              ) -> PngHeader|None:
+    "Width, height, bit depth, colour type and interlacing from the IHDR chunk; None if the head is not a PNG's"
+    if len(head) < _IHDR_END or not head.startswith(PNG_SIGNATURE) or head[12:16] != b'IHDR' or head[8:12] != b'\0\0\0\x0d': return None
+    w, h, depth, colour, _, _, interlace = struct.unpack_from('>IIBBBBB', head, 16)
+    return PngHeader(w, h, depth, colour, interlace)
+
+_SBIT_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 1, 6: 3}                    # colour type -> sBIT bytes that are not alpha
+
+def png_sbit(buf:bytes, # the whole file (or at least everything before the first IDAT)
+            ) -> int|None:
+    "The largest significant-bit count of the non-alpha channels in the `sBIT` chunk; None when absent or invalid"
+    hdr = png_header(buf)
+    if hdr is None: return None
+    i = _IHDR_END + 4
+    while i + 8 <= len(buf):
+        n, = struct.unpack_from('>I', buf, i); typ = buf[i+4:i+8]
+        if typ in (b'IDAT', b'IEND'): return None
+        if typ == b'sBIT':
+            bits = buf[i+8:i+8+min(n, _SBIT_CHANNELS.get(hdr.colour, 1))]
+            top = 8 if hdr.colour == 3 else hdr.depth
+            return max(bits) if bits and 0 < min(bits) and max(bits) <= top else None
+        i += 12 + n
     return None
 
 # %% ../nbs/04_png.ipynb #0a4fee0b
@@ -124,8 +181,10 @@ def unfilter(raw:np.ndarray, # inflated IDAT bytes, uint8
 
 # %% ../nbs/04_png.ipynb #58a643a4
 def decode_png(buf:bytes, # the whole file
+               max_pixels:int|None=None, # pixel limit (default: `max_pixels()`); checked from the header before decoding
               ) -> np.ndarray|None:
     "2-D uint8/uint16 array of a grayscale 8/16-bit non-interlaced PNG, identical to OpenCV's; None for any other or damaged file"
+    if (hd := png_header(buf)) is not None: check_pixels(hd.width, hd.height, limit=max_pixels)
     inflate = _isal_inflate()
     if inflate is None or (parts := png_parts(buf)) is None: return None
     (w, h, depth, *_), idat = parts
