@@ -6,20 +6,23 @@ Docs: https://cxr-fast.github.io/cxr_fast/cache.html.md"""
 
 # %% ../nbs/04b_cache.ipynb #5b04db14
 from __future__ import annotations
-import json, hashlib, os, shutil, time, warnings
+import json, hashlib, os, shutil, time
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd
 from fastcore.parallel import parallel
+from fastcore.basics import patch
 from .config import Settings
 from .images import read_bytes, decode_cxr, jpeg_shape, sniff_format, image_problem
 
 # %% auto #0
-__all__ = ['CACHE_RULE', 'center_crop', 'square_cxr', 'CacheError', 'default_cache_dir', 'build_cache', 'CXRCache', 'open_cache',
-           'find_cache']
+__all__ = ['CACHE_VERSION', 'CACHE_RULE', 'center_crop', 'square_cxr', 'CacheError', 'default_cache_dir', 'file_stats',
+           'build_cache', 'CXRCache', 'open_cache', 'find_cache']
 
 # %% ../nbs/04b_cache.ipynb #3b931e2c
-CACHE_RULE = ('decode_cxr (JPEG: DCT-scaled by the largest of 2/4/8 that keeps the shorter side >= size) -> shorter side = size '
+CACHE_VERSION = 2                                                  # 2: records its source (root, ids, file sizes and mtimes)
+CACHE_RULE = ('decode_cxr (16-bit PNG: >> (sBIT or 16) - 8, >> 8 when samples reach 2**sBIT; colour to gray; '
+              'JPEG: DCT-scaled by the largest of 2/4/8 that keeps the shorter side >= size) -> shorter side = size '
               '(INTER_AREA when shrinking 2x or more, else INTER_LINEAR) -> centre size x size crop')
 
 def center_crop(a:np.ndarray, # 2-D image
@@ -64,24 +67,51 @@ def _sha256(path, block=1 << 24) -> str:
 def _save_atomic(path:Path, a:np.ndarray):
     tmp = path.with_suffix('.tmp.npy'); np.save(tmp, a); os.replace(tmp, path)
 
+def file_stats(paths, # files
+              ) -> np.ndarray:
+    "(n, 2) int64: each file's size and modification time in ns; -1, -1 for a file that cannot be stat'ed"
+    out = np.full((len(paths), 2), -1, np.int64)
+    for i, p in enumerate(paths):
+        try: st = os.stat(p); out[i] = st.st_size, st.st_mtime_ns
+        except OSError: pass
+    return out
+
+def _source(cat, size:int) -> dict:
+    "What a cache of `cat` at `size` is built from (without the per-file stats)"
+    ids = '\n'.join(cat.df.path)
+    return dict(version=CACHE_VERSION, rule=CACHE_RULE, dataset=cat.name, size=size, root=str(Path(cat.root).resolve()),
+                n=len(cat.df), ids_sha256=hashlib.sha256(ids.encode()).hexdigest())
+
 # %% ../nbs/04b_cache.ipynb #92ea3c56
 def _load_one(p, size):
     "(image, None) or (None, (problem, detail))"
     try: return square_cxr(p, size), None
     except Exception as e: return None, image_problem(p) or ('undecodable', f'{type(e).__name__}: {e}')
 
-def _open_for_build(out:Path, ids:list, size:int, rebuild:bool):
-    "(array memmap, status) to continue: a fresh build, or the state an interrupted one left"
-    if not rebuild and (out/'ids.txt').exists() and (out/'status.npy').exists():
-        if (out/'ids.txt').read_text().split('\n') != ids or np.load(out/'images.npy', mmap_mode='r').shape[1:] != (size, size):
-            raise CacheError(f"{out} holds a cache of other images or another size; pass rebuild=True (--rebuild) or another folder")
-        return np.load(out/'images.npy', mmap_mode='r+'), np.load(out/'status.npy')
+def _open_for_build(out:Path, src:dict, ids:list, rebuild:bool):
+    "(array memmap, status, file stats) to continue: a fresh build, or the state an interrupted one left"
+    if not rebuild and (out/'source.json').exists() and (out/'status.npy').exists():
+        if (old := json.loads((out/'source.json').read_text())) != src:
+            why = ', '.join(f"{k} {old.get(k)!r} -> {v!r}" for k, v in src.items() if old.get(k) != v)
+            raise CacheError(f"{out} holds an unfinished cache of other images or another rule ({why}); pass rebuild=True (--rebuild) or another folder")
+        return np.load(out/'images.npy', mmap_mode='r+'), np.load(out/'status.npy'), np.load(out/'files.npy')
     if out.exists(): shutil.rmtree(out)
     out.mkdir(parents=True)
-    (out/'ids.txt').write_text('\n'.join(ids))
-    arr = np.lib.format.open_memmap(out/'images.npy', mode='w+', dtype=np.uint8, shape=(len(ids), size, size))
-    status = np.zeros(len(ids), np.uint8); _save_atomic(out/'status.npy', status)
-    return arr, status
+    (out/'ids.txt').write_text('\n'.join(ids)); (out/'source.json').write_text(json.dumps(src, indent=1))
+    arr = np.lib.format.open_memmap(out/'images.npy', mode='w+', dtype=np.uint8, shape=(len(ids), src['size'], src['size']))
+    status, files = np.zeros(len(ids), np.uint8), np.full((len(ids), 2), -1, np.int64)
+    _save_atomic(out/'status.npy', status); _save_atomic(out/'files.npy', files)
+    return arr, status, files
+
+def _refresh(out:Path, cat) -> int:
+    "Mark the rows of a complete cache whose files changed as to-do (a partial build again); how many"
+    rows = open_cache(out).changed_rows(cat, exact=True)
+    if not len(rows): return 0
+    status = np.load(out/'status.npy'); status[rows] = 0; _save_atomic(out/'status.npy', status)
+    if (out/'bad.csv').exists():
+        bad = pd.read_csv(out/'bad.csv'); bad[~bad.path.isin(set(cat.df.path.iloc[rows]))].to_csv(out/'bad.csv', index=False)
+    (out/'manifest.json').unlink()
+    return len(rows)
 
 # %% ../nbs/04b_cache.ipynb #c1ec585e
 def build_cache(cat, # a Catalog with a root (its `path` column is cached in order)
@@ -93,12 +123,15 @@ def build_cache(cat, # a Catalog with a root (its `path` column is cached in ord
                 progress:bool=True, # show a progress bar
                 stop_after:int|None=None, # stop after this many chunks (to test resuming)
                ) -> Path:
-    "Decode every image of `cat` once into a memory-mapped cache; resumable; bad files skipped and reported"
+    "Decode every image of `cat` once into a memory-mapped cache; resumable; re-decodes only files changed since; bad files skipped and reported"
     if cat.root is None: raise ValueError(f"{cat.name} catalog has no root folder: images cannot be read")
     out = Path(out) if out else default_cache_dir(cat.name, size)
-    if not rebuild and (out/'manifest.json').exists(): return out
-    ids = cat.df.path.tolist()
-    arr, status = _open_for_build(out, ids, size, rebuild)
+    src, ids, refreshed = _source(cat, size), cat.df.path.tolist(), 0
+    if not rebuild and (out/'manifest.json').exists():
+        if why := open_cache(out).identity_problem(cat, exact=True, size=size):
+            raise CacheError(f"{out} holds a cache of other images: {why}; pass rebuild=True (--rebuild) to replace it, or another folder (--out)")
+        if not (refreshed := _refresh(out, cat)): return out
+    arr, status, files = _open_for_build(out, src, ids, rebuild)
     todo = np.flatnonzero(status == 0)
     nw = n_workers if n_workers is not None else (os.cpu_count() or 1)
     bar = None
@@ -108,30 +141,40 @@ def build_cache(cat, # a Catalog with a root (its `path` column is cached in ord
     for k, start in enumerate(range(0, len(todo), chunk)):
         if stop_after is not None and k >= stop_after: return out
         idx = todo[start:start+chunk]
-        res = parallel(_load_one, [cat.root/ids[i] for i in idx], size=size, n_workers=min(nw, len(idx)), threadpool=True, progress=False)
+        paths = [cat.root/ids[i] for i in idx]
+        files[idx] = file_stats(paths)                             # before reading: a later change shows as changed
+        res = parallel(_load_one, paths, size=size, n_workers=min(nw, len(idx)), threadpool=True, progress=False)
         bad = []
         for i, (a, prob) in zip(idx, res):
             if a is None: arr[i] = 0; status[i] = 2; bad.append((ids[i], *prob))
             else: arr[i] = a; status[i] = 1
         arr.flush()
         if bad: pd.DataFrame(bad, columns=['path', 'problem', 'detail']).to_csv(out/'bad.csv', mode='a', header=not (out/'bad.csv').exists(), index=False)
-        _save_atomic(out/'status.npy', status)
+        _save_atomic(out/'files.npy', files); _save_atomic(out/'status.npy', status)
         if bar is not None: bar.update(min(start + chunk, len(todo)))
     del arr
-    manifest = dict(version=1, dataset=cat.name, size=size, n=len(ids), rule=CACHE_RULE, ok=int((status == 1).sum()),
-                    bad=int((status == 2).sum()), sha256=_sha256(out/'images.npy'), created=time.strftime('%Y-%m-%dT%H:%M:%S'))
+    manifest = dict(**src, ok=int((status == 1).sum()), bad=int((status == 2).sum()), sha256=_sha256(out/'images.npy'),
+                    refreshed=refreshed, created=time.strftime('%Y-%m-%dT%H:%M:%S'))
     (out/'manifest.json').write_text(json.dumps(manifest, indent=1))
     return out
 
 # %% ../nbs/04b_cache.ipynb #49593cd1
+def _ids_problem(have:list, want:list) -> str|None:
+    "How the catalog's ids `want` differ from the cache's `have` (None: the same, in order)"
+    if have == want: return None
+    i = next((k for k, (a, b) in enumerate(zip(have, want)) if a != b), min(len(have), len(want)))
+    row = f"row {i}: {want[i]!r} in the catalog, {have[i]!r} in the cache" if i < min(len(have), len(want)) else f"the first {i:,} rows agree"
+    return f"the cache has {len(have):,} images, the catalog has {len(want):,} rows ({row})" if len(have) != len(want) else f"other images ({row})"
+
 @dataclass
 class CXRCache:
-    "A built cache: the memory-mapped array, the row of each image id, the status of each row"
+    "A built cache: the memory-mapped array, the row of each image id, the status of each row, the stats of its files"
     path: Path
     array: np.ndarray # (n, size, size) uint8, memory-mapped read-only
     ids: list
     status: np.ndarray
     manifest: dict
+    files: np.ndarray|None = None # (n, 2) size and mtime (ns) of each file when decoded
     def __post_init__(self): self.row = {p: i for i, p in enumerate(self.ids)}
     @property
     def size(self) -> int: return self.manifest['size']
@@ -145,27 +188,77 @@ class CXRCache:
         "Which of `rows` are bad files"
         return self.status[rows] != 1
 
+# %% ../nbs/04b_cache.ipynb #8b135fb8
+@patch
+def identity_problem(self:CXRCache, cat, # a Catalog
+                     exact:bool=False, # the catalog's ids must equal the cache's, in order (else: be among them)
+                     size:int|None=None, # the size it must have (default: any)
+                    ) -> str|None:
+    "Why this cache is not a cache of `cat`'s images (another dataset, size, root or images); None when it is"
+    m, root = self.manifest, str(Path(cat.root).resolve())
+    if m['dataset'] != cat.name: return f"it is a cache of {m['dataset']}, not {cat.name}"
+    if size is not None and m['size'] != size: return f"it is {m['size']}px, not {size}px"
+    if m['root'] != root: return f"it was built from {m['root']}, but the catalog's root is {root}"
+    ids = cat.df.path.tolist()
+    if exact: return _ids_problem(self.ids, ids)
+    miss = [p for p in ids if p not in self.row]
+    return f"{len(miss):,} of the catalog's images are not in it, e.g. {miss[:3]}" if miss else None
+
+@patch
+def changed_rows(self:CXRCache, cat, # a Catalog (its images must be in the cache)
+                 exact:bool=False, # `cat` lists the cache's ids in order (skips the id lookup)
+                ) -> np.ndarray:
+    "Cache rows of `cat`'s images whose file size or modification time differ from when they were decoded"
+    rows = np.arange(len(self.ids)) if exact else self.rows_of(cat.df.path)
+    now = file_stats([f"{cat.root}/{self.ids[r]}" for r in rows])
+    return rows[(now != self.files[rows]).any(axis=1)]
+
+@patch
+def check_source(self:CXRCache, cat, # a Catalog
+                ):
+    "Raise a `CacheError` saying why and how to rebuild unless this cache holds `cat`'s images decoded from its files as they are now"
+    m = self.manifest
+    out = '' if self.path.resolve() == default_cache_dir(m['dataset'], self.size).resolve() else f" --out {self.path}"
+    cmd = f"`cxr-fast cache {m['dataset']} --root {cat.root} --size {self.size}{out}"
+    if why := self.identity_problem(cat):
+        raise CacheError(f"{self.path} is not a cache of this catalog: {why}. Rebuild it with {cmd} --rebuild` "
+                         f"(build_cache(cat, {self.size}, rebuild=True)), or pass cache=None to decode the files")
+    if len(rows := self.changed_rows(cat)):
+        raise CacheError(f"{self.path} is stale: {len(rows):,} file(s) changed since the cache was built (size or modification time), "
+                         f"e.g. {[self.ids[r] for r in rows[:3]]}. Update it with {cmd}` (re-decodes only the changed files; "
+                         f"build_cache(cat, {self.size})), or pass cache=None to decode the files")
+
+# %% ../nbs/04b_cache.ipynb #3f827861
+def _rule_problem(m:dict) -> str|None:
+    "Why a manifest's cache was made by another decoding rule or cache format (None: the current ones)"
+    if m.get('version') != CACHE_VERSION: return f"cache format {m.get('version')}, this cxr_fast writes {CACHE_VERSION} (which records the source files)"
+    if m.get('rule') != CACHE_RULE: return f"rule {m.get('rule')!r}, this cxr_fast decodes with {CACHE_RULE!r}"
+    return None
+
 def open_cache(path:Path|str, # cache folder
                verify:bool=False, # recompute the checksum of the array and compare with the manifest
+               cat=None, # a Catalog: also check that the cache holds its images decoded from its files as they are now
               ) -> CXRCache:
-    "Open a complete cache read-only; an incomplete or corrupted one is a clear error"
+    "Open a complete cache read-only; an incomplete, corrupted or stale one (another rule; with `cat`: other files) is a clear error"
     path = Path(path)
     if not (path/'manifest.json').exists():
         raise CacheError(f"{path}: no complete cache here (no manifest.json); build it with `cxr-fast cache` (an interrupted build resumes)")
     man = json.loads((path/'manifest.json').read_text())
+    if why := _rule_problem(man):
+        raise CacheError(f"{path} was built by another decoding rule ({why}): its pixels differ from the files'. "
+                         f"Rebuild it with `cxr-fast cache {man.get('dataset')} --root ROOT --size {man.get('size')} --rebuild`")
     if verify and _sha256(path/'images.npy') != man['sha256']:
         raise CacheError(f"{path}: images.npy does not match its manifest checksum (changed or corrupted); rebuild it with `cxr-fast cache ... --rebuild`")
-    if man.get('rule') != CACHE_RULE:
-        warnings.warn(f"{path} was built with another preprocessing rule ({man.get('rule')!r}); this version decodes files with "
-                      f"{CACHE_RULE!r}, so cached and on-the-fly pixels can differ slightly. Rebuild with `cxr-fast cache ... --rebuild` to match.")
     arr = np.load(path/'images.npy', mmap_mode='r')
     if arr.shape != (man['n'], man['size'], man['size']): raise CacheError(f"{path}: images.npy has shape {arr.shape}, the manifest says {(man['n'], man['size'], man['size'])}")
-    return CXRCache(path, arr, (path/'ids.txt').read_text().split('\n'), np.load(path/'status.npy'), man)
+    c = CXRCache(path, arr, (path/'ids.txt').read_text().split('\n'), np.load(path/'status.npy'), man, np.load(path/'files.npy'))
+    if cat is not None: c.check_source(cat)
+    return c
 
 def find_cache(cat, # a Catalog
                size:int, # image side
                cache_dir:Path|str|None=None, # root of caches (default: settings)
               ) -> CXRCache|None:
-    "The complete cache of `cat` at `size` in the cache folder, if there is one"
+    "The complete cache of `cat` at `size` in the cache folder, if there is one; a stale one there is a `CacheError` saying why"
     p = default_cache_dir(cat.name, size, cache_dir)
-    return open_cache(p) if (p/'manifest.json').exists() else None
+    return open_cache(p, cat=cat) if (p/'manifest.json').exists() else None
