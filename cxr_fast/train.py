@@ -180,7 +180,7 @@ def fit_schedule(learn:Learner, # the learner
                                                            min_delta=plateau_min_delta, min_lr=min_lr))
     rc = ResumeCheckpoint(); rc._set_resume_state(getattr(learn, '_resume_trackers', None) if start else None)
     cbs.append(rc)
-    if start >= epochs: return learn
+    if start >= epochs or getattr(learn, '_resume_done', False): return learn     # finished before (all epochs, or stopped early): its final weights are loaded
     learn._start_epoch, learn._do_fit = start, MethodType(_do_fit_from, learn)
     if distributed: importlib.import_module('fastai.distributed')     # fastai's accelerate integration patches Learner.distrib_ctx
     ctx = learn.distrib_ctx() if distributed else contextlib.nullcontext()
@@ -245,8 +245,12 @@ class ResumeCheckpoint(Callback):
             self.learn.opt.hypers = L(self.trackers['hypers'])     # `fit` has just reset lr; a plateau-reduced lr must survive
             self.trackers = None
     def _trackers(self): return [cb for cb in self.learn.cbs if isinstance(cb, TrackerCallback)]
-    def after_epoch(self):
-        st = dict(epoch=self.epoch + 1, model=self.learn.model.state_dict(), opt=self.learn.opt.state_dict(), rng=_rng_state(self.learn),
+    def after_epoch(self): self._save(done=False)
+    def after_fit(self):
+        "The fit ended (all epochs, or early stopping): save the final weights (the best, once loaded) as done"
+        if getattr(self, 'epoch', None) is not None and self.learn.opt is not None: self._save(done=True)
+    def _save(self, done:bool):
+        st = dict(epoch=self.epoch + 1, done=done, model=self.learn.model.state_dict(), opt=self.learn.opt.state_dict(), rng=_rng_state(self.learn),
                   trackers=dict(trackers=[{k: v for k, v in vars(cb).items() if k in ('best', 'wait', 'new_best')} for cb in self._trackers()],
                                 smooth_loss=(self.learn.recorder.smooth_loss.count, self.learn.recorder.smooth_loss.val),
                                 hypers=[dict(h) for h in self.learn.opt.hypers]))
@@ -280,5 +284,5 @@ def load_resume(learn:Learner, # the learner to restore (same model, data and ca
     if learn.opt is None: learn.create_opt()
     learn.opt.load_state_dict(st['opt'])
     _set_rng_state(learn, st['rng'])
-    learn._resume_trackers = st['trackers']
+    learn._resume_trackers, learn._resume_done = st['trackers'], st.get('done', False)
     return st['epoch']
