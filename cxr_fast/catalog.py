@@ -92,7 +92,8 @@ def read_table(path:Path, # a `.csv` or `.csv.gz` file
               ) -> pd.DataFrame:
     "Read only the catalog's `columns` of `path` (pyarrow's CSV reader): missing columns, an empty file, no data rows or non-UTF-8 bytes are errors naming file, row and column"
     import pyarrow as pa
-    if missing := [c for c in columns.values() if c not in (header := _header(path, columns))]:
+    header = _header(path, columns)
+    if missing := [c for c in columns.values() if c not in header]:
         raise CatalogError(f"{path}: missing column(s) {missing}; the file has {header}")
     cols = list(dict.fromkeys(columns.values()))
     try: t, err = _csv(path, cols, {c: pa.string() for c, ty in (dtype or {}).items() if ty is str}), None
@@ -156,7 +157,7 @@ class Catalog:
         "A copy with some fields replaced"
         return dataclasses.replace(self, **kw)
 
-def report_rows(path, # the metadata file
+def report_rows(file, # the metadata file
                 t:pd.DataFrame, # the table as read
                 mask, # boolean mask of the rows to report
                 key:str, # identifying column of `t`
@@ -164,7 +165,7 @@ def report_rows(path, # the metadata file
                ) -> pd.DataFrame:
     "One row per reported table row: the file, its data row number (1 = the first after the header), its key, then `cols`"
     i = np.flatnonzero(np.asarray(mask))
-    return pd.DataFrame(dict(file=str(path), row=i+1, key=t[key].iloc[i].to_numpy(), **cols))
+    return pd.DataFrame(dict(file=str(file), row=i+1, key=t[key].iloc[i].to_numpy(), **cols))
 
 def warn_problems(problems:pd.DataFrame, # a `Catalog.problems` frame
                   key:str='key', # what the key column holds, for the message (e.g. `Image Index`)

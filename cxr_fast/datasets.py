@@ -8,7 +8,7 @@ Docs: https://cxr-fast.github.io/cxr_fast/datasets.html.md"""
 from __future__ import annotations
 from pathlib import Path
 from .config import catalog_dir
-from .catalog import Catalog, read_yaml, group_labels
+from .catalog import Catalog, read_yaml, group_labels, drop_label_less
 from .nih import load_nih
 from .chexpert import load_chexpert
 from .padchest import load_padchest
@@ -39,9 +39,9 @@ def load_catalog(name:str, # `nih`, `chexpert` or `padchest`
 def harmonise(cat:Catalog, # a catalog
               labels:list|None=None, # shared labels to keep (default: every one this dataset has)
              ) -> Catalog:
-    "A catalog whose label columns are the shared vocabulary of `harmonised.yaml`"
+    "A catalog whose label columns are the shared vocabulary of `harmonised.yaml` (rows without labels left out and reported in `excluded`)"
     voc = read_yaml(catalog_dir()/'harmonised.yaml')['labels']
     have = {k: v[cat.name] for k, v in voc.items() if cat.name in v}
     if unknown := [l for l in (labels or []) if l not in have]: raise KeyError(f"{cat.name} has no harmonised label(s) {unknown}; it has {list(have)}")
-    return group_labels(cat, {raw: [k] for k in (labels or have) for raw in have[k]}).pipe(
+    return group_labels(drop_label_less(cat), {raw: [k] for k in (labels or have) for raw in have[k]}).pipe(
         lambda c: c.replace(labels=[l for l in (labels or have) if l in c.labels]))

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np, pandas as pd, yaml
 from .config import catalog_dir, dataset_root
 from .catalog import (Catalog, load_spec, find_file, read_table, read_yaml, map_values, tidy_frame, arrow_strings,
-                              check_vocab, multi_hot, check_paths, min_count, group_labels, select)
+                              multi_hot, check_paths, min_count, group_labels, select, report_rows, warn_problems)
 
 # %% auto #0
 __all__ = ['PADCHEST_ROOTS', 'PADCHEST_EXTRA', 'parse_label_lists', 'parse_term_tree', 'top_groups', 'padchest_terms',
-           'padchest_age', 'load_padchest', 'padchest_general']
+           'padchest_age', 'label_list_status', 'load_padchest', 'padchest_general']
 
 # %% ../nbs/01c_padchest.ipynb #bb77c4a3
 _LIST_RE = r"^\[\s*(?:'[^']*'(?:\s*,\s*'[^']*')*)?\s*\]$"
@@ -75,38 +75,44 @@ def padchest_age(birth:pd.Series, # `PatientBirth` (a year)
     "Age in whole years at the study (year of study minus year of birth; blank when either is missing)"
     return (pd.to_numeric(date, errors='coerce')//10000 - pd.to_numeric(birth, errors='coerce')).to_numpy(np.float32)
 
-# %% ../nbs/01c_padchest.ipynb #561ae80c
-def _exclusions(path, t, bad, key, reason) -> pd.DataFrame:
-    i = np.flatnonzero(np.asarray(bad))
-    return pd.DataFrame(dict(file=str(path), row=i+1, key=t[key].iloc[i].to_numpy(), reason=reason))
+# %% ../nbs/01c_padchest.ipynb #5e1a7b20
+def label_list_status(s:pd.Series, # `Labels` column
+                      items:pd.Series, # its labels, indexed by row (`parse_label_lists`)
+                      bad:pd.Series, # mask of the rows whose list does not parse (`parse_label_lists`)
+                     ) -> np.ndarray:
+    "Per row: '' for a list with labels, else why it has none ('missing Labels cell', 'malformed Labels list', 'empty Labels list')"
+    missing = s.isna().to_numpy()
+    empty = np.bincount(items.index.to_numpy(np.int64), minlength=len(s)) == 0
+    return np.select([missing, bad.to_numpy(bool), empty], ['missing Labels cell', 'malformed Labels list', 'empty Labels list'], '')
 
+# %% ../nbs/01c_padchest.ipynb #561ae80c
 def load_padchest(root:Path|str|None=None, # folder with the 160K csv and the numbered image folders (default: settings)
                   csv:Path|str|None=None, # metadata file, if not in `root`
                   image_dir:str|None=None, # one image folder relative to root, instead of the numbered `ImageDir` folders
                  ) -> Catalog:
-    "PadChest as a `Catalog`: every label of the vocabulary (raw 1/0), view from `Projection`, sex, age; malformed label lists excluded and reported"
-    spec = load_spec('padchest'); md, v = spec['metadata'], spec['values']; col = md['columns']
+    "PadChest as a `Catalog`: every row of the table, every label of the vocabulary (raw 1/0), view from `Projection`, sex, age; rows without a usable label list kept with blank labels and flagged"
+    spec = load_spec('padchest'); md, v = spec['metadata'], spec['values']; col = md['columns']; key = col['image']
     root = Path(root) if root is not None else (None if csv else dataset_root('padchest'))
     path = Path(csv) if csv else find_file(root, md['files'])
-    t = read_table(path, col, dtype={c: str for c in (col['patient'], col['study'], col['dir'], col['labels'])}, key=col['image'])
+    t = read_table(path, col, dtype={c: str for c in (col['patient'], col['study'], col['dir'], col['labels'])}, key=key)
     items, bad = parse_label_lists(t[col['labels']])
     vocab = spec['labels']
-    check_vocab(items, vocab, path, t, col['image'])       # before rows are dropped, so errors name the file's rows
-    empty = ~bad & ~pd.Series(t.index.isin(items.index), index=t.index)
-    excl = pd.concat([_exclusions(path, t, bad, col['image'], 'malformed Labels list'),
-                      _exclusions(path, t, empty, col['image'], 'empty Labels list')], ignore_index=True)
-    keep = ~(bad | empty).to_numpy()
-    t, pos = t[keep].reset_index(drop=True), np.cumsum(keep) - 1      # old row -> new row
-    items.index = pos[items.index.to_numpy()]
-    y = multi_hot(items, len(t), vocab, path, t, col['image'])
-    view = map_values(t[col['projection']], v['view'], path, col['image'], t)
+    y = multi_hot(items, len(t), vocab, path, t, key)                     # every row kept: errors name the file's rows
+    status = label_list_status(t[col['labels']], items, bad); off = status != ''
+    if off.any(): y[off] = np.nan                                          # no label list: blank, never negative
+    view = map_values(t[col['projection']], v['view'], path, key, t)
     folder = t[col['dir']] if image_dir is None else pd.Series(image_dir.rstrip('/'), index=t.index)
     base = dict(path=folder.str.cat(t[col['image']], sep='/'), patient=t[col['patient']], study=t[col['study']],
-                view=view, frontal=view.isin(v['frontal_views']), sex=map_values(t[col['sex']], v['sex'], path, col['image'], t),
-                age=padchest_age(t[col['birth']], t[col['date']]), split=None, method=t[col['method']])
+                view=view, frontal=view.isin(v['frontal_views']), sex=map_values(t[col['sex']], v['sex'], path, key, t),
+                age=padchest_age(t[col['birth']], t[col['date']]), split=None, method=t[col['method']], labelled=~off)
     df = tidy_frame(base, y, vocab)
     check_paths(df.path, path)
-    return Catalog('padchest', df, vocab, spec, root, excl)
+    malformed = status == 'malformed Labels list'
+    problems = report_rows(path, t, malformed, key, column=col['labels'],
+                           problem="malformed list (expected quoted labels in brackets, like ['normal']); the image is kept without labels")
+    warn_problems(problems, key)
+    return Catalog('padchest', df, vocab, spec, root, problems=problems,
+                   flagged=report_rows(path, t, off, key, path=df.path[off].to_numpy(), reason=status[off]))
 
 # %% ../nbs/01c_padchest.ipynb #683c2302
 def padchest_general(cat:Catalog, # a PadChest catalog (all labels)

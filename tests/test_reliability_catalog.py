@@ -174,9 +174,12 @@ def test_padchest_keeps_every_row_and_flags_label_less(padchest):
 def test_padchest_general_excludes_label_less(padchest):
     from cxr_fast.padchest import load_padchest, padchest_general
     _padchest_plant(padchest, {2: '', 3: "['']"})
-    g = padchest_general(load_padchest(padchest), n=1, labels=None)
-    assert 'labelled' not in g.df or g.df.labelled.all()
-    assert {2, 3} <= set(g.excluded.row)
+    cat = load_padchest(padchest)
+    assert len(cat) == 12                                                         # kept by the loader ...
+    g = padchest_general(cat, n=1, labels=None)
+    assert g.df.labelled.all()                                                    # ... left out by the label-set step
+    ex = g.excluded.set_index('row').reason
+    assert ex[2] == 'no labels: missing Labels cell' and ex[3] == 'no labels: empty Labels list'
 
 
 def test_harmonise_excludes_label_less(padchest):
@@ -184,7 +187,7 @@ def test_harmonise_excludes_label_less(padchest):
     from cxr_fast.datasets import harmonise
     _padchest_plant(padchest, {2: ''})
     h = harmonise(load_padchest(padchest))
-    assert len(h) == 11 and h.excluded.row.tolist() == [2]
+    assert len(h) == 11 and h.excluded[['row', 'reason']].values.tolist() == [[2, 'no labels: missing Labels cell']]
 
 
 def test_padchest_real_table_pa_count(xrv):
