@@ -77,14 +77,14 @@ def max_pixels(limit:int|None=None, # an explicit limit (wins when given)
 
 def check_pixels(width:int, # declared width
                  height:int, # declared height
-                 name:str='<bytes>', # file name for the message
+                 name:str|None=None, # file name that starts the message (None: no name)
                  limit:int|None=None, # pixel limit (default: `max_pixels()`)
                 ):
     "Raise `TooLargeError` when `width x height` exceeds the pixel limit"
     n = max_pixels(limit)
     if width * height > n:
         src = 'max_pixels argument' if limit is not None else 'CXR_FAST_MAX_PIXELS' if os.environ.get('CXR_FAST_MAX_PIXELS', '').strip() else 'default, like Pillow'
-        raise TooLargeError(f"{name}: the header declares {width}x{height} = {width*height:,} pixels, over the pixel limit of {n:,} "
+        raise TooLargeError(f"{f'{name}: ' if name else ''}the header declares {width}x{height} = {width*height:,} pixels, over the pixel limit of {n:,} "
                             f"({src}): a decompression bomb, or a genuine image too large for this limit (raise it with "
                             f"max_pixels=... or the CXR_FAST_MAX_PIXELS environment variable)")
 
