@@ -87,7 +87,7 @@ def cmd_demo(a:argparse.Namespace, # the parsed options of `cxr-fast demo`
     "Run the demo experiment with papermill through the runner"
     from cxr_fast.runner import experiment_path, run_one
     out = Path(a.out).expanduser().absolute()
-    row = run_one(experiment_path('demo'), out, dict(epochs=a.epochs, n=a.n))
+    row = run_one(experiment_path('demo'), out, dict(epochs=a.epochs, n=a.n), echo=None if a.quiet else _say)
     if row['status'] != 'ok': raise RuntimeError(f"demo failed: {row['error']} (see {row['notebook']})")
     print(f"demo done in {row['seconds']} s, mean AUC {row.get('mean_auc', float('nan')):.3f}: {out/'results.csv'}, {out/'demo.png'}, executed notebook {out/'demo.ipynb'}")
     return 0
@@ -100,10 +100,12 @@ def cmd_run(a:argparse.Namespace, # the parsed options of `cxr-fast run`
     params = {k: param_value(v) for k, v in (a.param or [])}
     grid = read_grid(a.grid) if a.grid else [{}]
     out = Path(a.out).expanduser().absolute()
-    t = run_grid(a.experiment, grid, out, params, timeout=a.timeout, progress=sys.stdout.isatty())
+    t = run_grid(a.experiment, grid, out, params, timeout=a.timeout, progress=sys.stdout.isatty(), resume=a.resume, echo=None if a.quiet else _say)
     cols = [c for c in ['run', 'status', 'seconds', 'mean_auc', 'error'] if c in t]
-    print(t[cols].to_string(index=False)); print(f"results: {out/'runs.csv'}")
+    print(t[cols].to_string(index=False)); print(f"results: {out/'runs.csv'} (every run made in {out}, the latest row of each)")
     return int((t.status != 'ok').any())
+
+def _say(line:str): print(line, file=sys.stderr, flush=True)
 
 # %% ../nbs/90_cli.ipynb #0307c781
 BENCHMARKS = ('data', 'catalog')
@@ -157,10 +159,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('experiment', help="experiment name (e.g. demo) or notebook path")
     p.add_argument('-p', '--param', nargs=2, action='append', metavar=('NAME', 'VALUE'), help='set a parameter (repeatable)')
     p.add_argument('--grid', help='CSV or YAML file of parameter sets'); p.add_argument('--out', default='runs', help='output folder')
-    p.add_argument('--timeout', type=float, default=None, help='seconds per run')
+    p.add_argument('--timeout', type=float, default=None, help='seconds per run (the run and its kernel are stopped)')
+    p.add_argument('--resume', action='store_true', help='skip runs that finished ok in --out; continue the others from their checkpoints')
+    p.add_argument('--quiet', action='store_true', help='no per-epoch progress lines on stderr')
     p = sub.add_parser('demo', help='run the demo experiment on synthetic data (a few minutes on CPU)')
     p.add_argument('--out', default='runs/demo', help='output folder'); p.add_argument('--epochs', type=int, default=5, help='training epochs')
     p.add_argument('--n', type=int, default=800, help='synthetic images')
+    p.add_argument('--quiet', action='store_true', help='no per-epoch progress lines on stderr')
     p = sub.add_parser('bench', help='run a benchmark script of the repository (tests/benchmarks)')
     p.add_argument('what', choices=BENCHMARKS, help='data: image decoding, cache, loader, GPU; catalog: metadata loading')
     p.add_argument('args', nargs=argparse.REMAINDER, help='passed to the script, e.g. --repeats 7')

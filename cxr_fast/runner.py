@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from .config import experiments_dir
 
 # %% auto #0
-__all__ = ['RESULT_FILES', 'experiment_path', 'param_value', 'read_grid', 'full_settings', 'run_name', 'headline', 'run_one',
-           'visible_gpus', 'run_grid', 'plot_runs']
+__all__ = ['NAME_SKIP', 'RESULT_FILES', 'experiment_path', 'param_value', 'read_grid', 'full_settings', 'run_name', 'headline',
+           'epoch_lines', 'run_one', 'visible_gpus', 'run_grid', 'merge_runs', 'plot_runs']
 
 # %% ../nbs/15_runner.ipynb #44b1f9e6
 def experiment_path(name:str|Path, # an experiment shipped with the package ('demo', 'pham2020_chexpert', ...) or a notebook path
@@ -73,10 +73,12 @@ def full_settings(name:str, # the experiment (its papers YAML is `data_catalog/p
     return pd.DataFrame(rows).set_index('parameter')
 
 # %% ../nbs/15_runner.ipynb #023cf49a
+NAME_SKIP = ('out_dir', 'root', 'resume')
+
 def run_name(params:dict, # the run's parameters
             ) -> str:
-    "A folder name from the parameters that vary, e.g. `arch=resnet18_seed=1`"
-    s = '_'.join(f"{k}={v}" for k, v in params.items() if k not in ('out_dir', 'root'))
+    "A folder name from the parameters that vary, e.g. `arch=resnet18_seed=1` (`resume` is not part of it: a resumed run keeps its folder)"
+    s = '_'.join(f"{k}={v}" for k, v in params.items() if k not in NAME_SKIP)
     return ''.join(c if c.isalnum() or c in '=_.-' else '-' for c in s)[:120] or 'run'
 
 RESULT_FILES = ('results.csv', 'summary.json')
@@ -92,11 +94,41 @@ def headline(out_dir:Path, # a run's folder
         out.update({k: v for k, v in json.loads((out_dir/'summary.json').read_text()).items() if isinstance(v, (int, float, str, bool)) or v is None})
     return out
 
+# %% ../nbs/15_runner.ipynb #16b10739
+def epoch_lines(out_dir:Path, # a run's folder
+                seen:dict, # history file -> lines already reported; updated
+               ) -> list:
+    "One line per epoch logged since the last call in any `history.csv` under `out_dir`"
+    new = []
+    for f in sorted(Path(out_dir).rglob('history.csv')):
+        text = f.read_text()
+        lines = text.splitlines()[:None if text.endswith('\n') else -1]           # only complete lines
+        if not lines: continue
+        head = lines[0].split(',')
+        for l in lines[max(1, seen.get(f, 1)):]:
+            vals = dict(zip(head, l.split(',')))
+            if vals.get('epoch') == 'epoch': continue                              # a repeated header
+            new.append(f"{f.parent.relative_to(out_dir).as_posix() if f.parent != Path(out_dir) else '.'} epoch {vals.get('epoch', '?')}: " +
+                       ' '.join(f"{k} {v}" for k, v in vals.items() if k != 'epoch'))
+        seen[f] = len(lines)
+    return new
+
+def _kill(p):
+    "Stop a process and everything it started: jupyter starts the kernel in a session of its own, so the whole tree"
+    import psutil
+    try: procs = [psutil.Process(p.pid), *psutil.Process(p.pid).children(recursive=True)]
+    except psutil.NoSuchProcess: procs = []
+    for q in procs:
+        try: q.kill()
+        except psutil.NoSuchProcess: pass
+    psutil.wait_procs(procs, timeout=10); p.wait()
+
 def run_one(nb:Path, # experiment notebook
             out_dir:Path, # the run's folder
             params:dict, # papermill parameters
             gpu:int|None=None, # GPU index for `CUDA_VISIBLE_DEVICES` (None: inherit)
-            timeout:float|None=None, # seconds before the run is stopped
+            timeout:float|None=None, # seconds before the run (papermill and its kernel) is stopped
+            echo=None, # called with one line per finished epoch (e.g. `print`); None: silent
            ) -> dict:
     "Execute `nb` with `params` into `out_dir`; never raises for a failing notebook: the row says what happened"
     out_dir = Path(out_dir).expanduser().absolute()      # the caller's working directory, not the notebook's
@@ -105,26 +137,37 @@ def run_one(nb:Path, # experiment notebook
     env = {**os.environ, **({'CUDA_VISIBLE_DEVICES': str(gpu)} if gpu is not None else {})}
     cmd = [sys.executable, '-m', 'papermill', str(nb), str(out_dir/nb.name), '-f', str(out_dir/'params.yaml'),
            '--cwd', str(Path.cwd()), '-k', 'python3', '--no-progress-bar', '--log-level', 'ERROR']
-    t = time.time()
-    try: r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout); rc, err = r.returncode, r.stderr
-    except subprocess.TimeoutExpired: rc, err = -1, f'timed out after {timeout} s'
+    t, seen, timed_out = time.time(), {}, False
+    with open(out_dir/'papermill.log', 'w+') as log:
+        p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True, start_new_session=True)
+        while (rc := p.poll()) is None:
+            time.sleep(0.5)
+            if echo: [echo(l) for l in epoch_lines(out_dir, seen)]
+            if timeout and time.time() - t > timeout: _kill(p); rc, timed_out = -9, True; break
+        if echo: [echo(l) for l in epoch_lines(out_dir, seen)]
+        log.seek(0); err = log.read()
+    if timed_out: err += f"\ntimed out after {timeout} s; the fits' epoch checkpoints stay in {out_dir}: run again with --resume to continue"
     if rc != 0: (out_dir/'error.txt').write_text(err)
-    status, error = _outcome(rc, err, out_dir)
+    status, error = _outcome(rc, err, out_dir, timed_out)
     row = dict(run=out_dir.name, **params, status=status, error=error, seconds=round(time.time() - t, 1),
                notebook=str(out_dir/nb.name), gpu=gpu)
-    return {**row, **headline(out_dir)}
+    row = {**row, **headline(out_dir)}
+    (out_dir/'run.json').write_text(json.dumps(row, default=str))
+    return row
 
-def _outcome(rc:int, err:str, out_dir:Path) -> tuple:
-    "(status, error) of a run: `failed`, `no results` (it ran but wrote none of `RESULT_FILES`) or `ok`"
-    if rc != 0: return 'failed', _error_line(err)
+def _outcome(rc:int, err:str, out_dir:Path, timed_out:bool=False) -> tuple:
+    "(status, error) of a run: `timed out`, `failed`, `no results` (it ran but wrote none of `RESULT_FILES`) or `ok`"
+    full = f" [full error: {out_dir/'error.txt'}]"
+    if timed_out: return 'timed out', _error_line(err) + full
+    if rc != 0: return 'failed', _error_line(err) + full
     if not any((out_dir/f).exists() for f in RESULT_FILES):
         return 'no results', f"the notebook ran but wrote none of {list(RESULT_FILES)} into {out_dir}"
     return 'ok', None
 
 def _error_line(err:str) -> str:
-    "The most telling line of a papermill failure (the exception), or the last line"
+    "The most telling line of a papermill failure (the exception, or the timeout), or the last line"
     lines = [l for l in err.strip().splitlines() if l.strip()]
-    hits = [l for l in lines if 'Error' in l or 'Exception' in l]
+    hits = [l for l in lines if 'Error' in l or 'Exception' in l or l.startswith('timed out')]
     return (hits[-1] if hits else (lines[-1] if lines else 'failed')).strip()[:500]
 
 # %% ../nbs/15_runner.ipynb #5b345124
@@ -142,23 +185,44 @@ def run_grid(experiment:str, # experiment name or notebook path
              gpus:list|None=None, # GPU indices to spread runs over (default: all visible; none: sequential on CPU)
              timeout:float|None=None, # per-run limit in seconds
              progress:bool=True, # progress bar over runs
+             resume:bool=False, # skip runs that finished `ok` in `out`; continue the others from their checkpoints (`resume=True`)
+             echo=None, # called with one line per finished epoch of each run (e.g. `print`)
             ) -> pd.DataFrame:
-    "Run every parameter set, write `runs.csv` and `runs.png` to `out`, return the table"
+    "Run every parameter set; add their rows to `runs.csv` (one row per run, the latest wins) and draw `runs.png`; return this call's rows"
     nb, out = experiment_path(experiment), Path(out).expanduser().absolute()
     sets = [{**(params or {}), **g} for g in (grid or [{}])]
     gpus = visible_gpus() if gpus is None else gpus
     jobs = [(out/f'{i:03d}_{run_name(p)}', p) for i, p in enumerate(sets)]
+    if resume: jobs = [(d, {**p, 'resume': True}) for d, p in jobs]
     from fastprogress.fastprogress import progress_bar
     bar = progress_bar(range(len(jobs)), display=progress); rows = []
+    def one(d, p, gpu):
+        if resume and _finished(d): return {**json.loads((d/'run.json').read_text()), 'resumed': 'finished before'}
+        say = (lambda l: echo(f"[{d.name}] {l}")) if echo else None
+        return run_one(nb, d, p, gpu, timeout, say)
     if len(gpus) > 1:
         with ThreadPoolExecutor(len(gpus)) as ex:
-            futs = [ex.submit(run_one, nb, d, p, gpus[i % len(gpus)], timeout) for i, (d, p) in enumerate(jobs)]
+            futs = [ex.submit(one, d, p, gpus[i % len(gpus)]) for i, (d, p) in enumerate(jobs)]
             for f, _ in zip(futs, bar): rows.append(f.result())
     else:
-        for (d, p), _ in zip(jobs, bar): rows.append(run_one(nb, d, p, gpus[0] if gpus else None, timeout))
+        for (d, p), _ in zip(jobs, bar): rows.append(one(d, p, gpus[0] if gpus else None))
     table = pd.DataFrame(rows)
-    table.to_csv(out/'runs.csv', index=False)
-    plot_runs(table).savefig(out/'runs.png', dpi=110)
+    allr = merge_runs(out/'runs.csv', table)
+    plot_runs(allr).savefig(out/'runs.png', dpi=110)
+    return table
+
+def _finished(d:Path) -> bool:
+    "A run folder whose last run ended `ok`"
+    return (d/'run.json').exists() and json.loads((d/'run.json').read_text()).get('status') == 'ok'
+
+def merge_runs(path:Path, # the runs table file
+               table:pd.DataFrame, # new rows
+              ) -> pd.DataFrame:
+    "Add `table`'s rows to the runs table at `path`, a rerun's row replacing its run's older one; write and return it"
+    if path.exists() and path.stat().st_size:
+        old = pd.read_csv(path)
+        table = pd.concat([old[~old.run.isin(table.run)], table], ignore_index=True)
+    table.to_csv(path, index=False)
     return table
 
 # %% ../nbs/15_runner.ipynb #507df8a3

@@ -269,7 +269,10 @@ class ResumableCSVLogger(CSVLogger):
 
 def _do_fit_from(self):
     "`Learner._do_fit` starting at `self._start_epoch` (fastai's `SkipToEpoch` still runs the skipped epochs' `after_epoch`, which trips the trackers)"
-    for epoch in range(getattr(self, '_start_epoch', 0), self.n_epoch):
+    start = getattr(self, '_start_epoch', 0)
+    bar = getattr(getattr(self, 'progress', None), 'mbar', None)
+    if start and bar is not None: bar.update(0)      # fastprogress starts its clock at its first update, which must be 0
+    for epoch in range(start, self.n_epoch):
         self.epoch = epoch
         self._with_events(self._do_epoch, 'epoch', CancelEpochException)
 
