@@ -10,7 +10,8 @@ import argparse, json, sys, inspect
 from pathlib import Path
 import pandas as pd
 from .config import DATASETS
-from .catalog import select, CatalogError
+from .catalog import select, CatalogError, CatalogWarning
+import warnings
 from .datasets import load_catalog, LOADERS
 
 # %% auto #0
@@ -29,7 +30,7 @@ def _loader_kwargs(a) -> dict:
 def cmd_catalog(a:argparse.Namespace, # the parsed options of `cxr-fast catalog`
                ) -> int:
     "Print the catalog summary of a dataset"
-    cat = load_catalog(a.dataset, a.root, **_loader_kwargs(a))
+    cat = _load(a)
     if a.projection or a.labels: cat = select(cat, a.labels, views=a.projection, drop_unlabelled=bool(a.labels))
     s = cat.summary()
     if a.json: print(json.dumps(s, indent=1))
@@ -41,7 +42,9 @@ def format_summary(s:dict, # a catalog summary (`Catalog.summary()`)
                   ) -> str:
     "A readable text version of a catalog summary"
     lab = pd.DataFrame(s['labels']).T
-    lines = [f"{s['dataset']}: {s['rows']:,} images, {s['patients']:,} patients, {s['excluded']} rows excluded",
+    why = '; '.join(f"{n} {r}" for r, n in s.get('excluded_reasons', {}).items())
+    lines = [f"{s['dataset']}: {s['rows']:,} images, {s['patients']:,} patients, {s['excluded']} rows excluded" + (f" ({why})" if why else ''),
+             f"metadata problems: {s.get('problems', 0)}; rows without labels: {s.get('no_labels', 0)}",
              f"views: {s['views']}", f"sex: {s['sex']}", f"splits: {s['splits']} (patients in more than one: {s['patient_overlap']})",
              lab.to_string()]
     return '\n'.join(lines)
@@ -49,16 +52,29 @@ def format_summary(s:dict, # a catalog summary (`Catalog.summary()`)
 # %% ../nbs/90_cli.ipynb #faae1ea6
 def cmd_check(a:argparse.Namespace, # the parsed options of `cxr-fast check`
              ) -> int:
-    "Scan the images of a dataset; exit code 1 when any is bad"
-    from cxr_fast.images import check_catalog
-    cat = load_catalog(a.dataset, a.root, **_loader_kwargs(a))
+    "Scan the images and the metadata of a dataset; exit code 1 when any image is bad or any metadata cell is a problem"
+    from cxr_fast.images import check_catalog, converted_summary
+    cat = _load(a)
     if cat.root is None: raise SystemExit("check needs --root (the folder holding the images)")
     bad = check_catalog(cat, n_workers=a.workers, decode=not a.fast, progress=sys.stdout.isatty())
     if len(bad):
         print(bad.to_string(index=False))
         if a.out: bad.to_csv(a.out, index=False)
-    print(f"{len(bad)} bad file(s) among {len(cat):,} images under {cat.root}")
-    return int(len(bad) > 0)
+    if len(cat.problems): print(cat.problems.to_string(index=False))
+    print(f"{len(bad)} bad file(s) among {len(cat):,} images under {cat.root}; {len(cat.problems)} metadata problem(s)")
+    if s := converted_summary(bad): print(s)
+    return int(len(bad) > 0 or len(cat.problems) > 0)
+
+def _load(a:argparse.Namespace, # parsed options with `dataset`, `root` and the loader's options
+         ):
+    "The dataset's catalog; its metadata warnings as one `cxr-fast CMD: warning: ...` line each on stderr"
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always', CatalogWarning)
+        cat = load_catalog(a.dataset, a.root, **_loader_kwargs(a))
+    for x in w:
+        if issubclass(x.category, CatalogWarning): print(f"cxr-fast {a.cmd}: warning: {x.message}", file=sys.stderr)
+        else: warnings.warn_explicit(x.message, x.category, x.filename, x.lineno)
+    return cat
 
 # %% ../nbs/90_cli.ipynb #7956ca42
 def cmd_synth(a:argparse.Namespace, # the parsed options of `cxr-fast synth`

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 import numpy as np, pandas as pd, yaml
-from PIL import Image
+from PIL import Image, PngImagePlugin
 from .config import catalog_dir
 from .phantom import draw_cxr, sample_labels
 
@@ -299,7 +299,9 @@ def synth_padchest(out:Path|str, # dataset root to create (holds the CSV and the
         img, _ = draw_cxr(rng, np.flatnonzero(y), len(drawable), h, w)
         image_id = f"{rec['StudyID']}_{_digits(rng, 2)}-{_digits(rng, 3)}-{_digits(rng, 3)}.png"
         image_dir = str(rng.integers(n_dirs))
-        _save(_to_uint(img, maxval, np.uint16), out/image_dir/image_id)
+        info = PngImagePlugin.PngInfo()                        # stored bits only: say so in the PNG's sBIT chunk
+        if maxval < 65535: info.add(b'sBIT', bytes([int(maxval).bit_length()]))
+        _save(_to_uint(img, maxval, np.uint16), out/image_dir/image_id, pnginfo=info)
         recs.append({'': str(i), 'ImageID': image_id, 'ImageDir': image_dir, 'Projection': proj, **rec, **dicom,
                      **(_PADCHEST_MALFORMED if i in bad else {})})
     pd.DataFrame(recs, columns=_PADCHEST_COLUMNS).to_csv(out/cat['metadata']['files'][0], index=False,

@@ -39,7 +39,7 @@ def test_catalog_keeps_chexpert_uncertain_and_blank(synth_roots):
 
 def test_catalog_padchest_reports_malformed_rows(synth_roots):
     s = json.loads(cli('catalog', 'padchest', '--root', synth_roots['padchest'], '--json').stdout)
-    assert s['excluded'] > 0
+    assert s['no_labels'] > 0 and s['excluded'] == 0                  # kept, flagged as label-less (#13 item 11)
 
 
 def test_catalog_text_and_selection(synth_roots):
@@ -84,3 +84,10 @@ def test_cache_rebuild_twice(tmp_path, monkeypatch):
         r = cli('cache', 'nih', '--root', tmp_path/'R', '--size', 64, '--rebuild')
         assert 'nih at 64px: 40 images' in r.stdout, r.stdout
     assert (tmp_path/'caches/nih-64/manifest.json').exists()
+
+
+def test_check_says_how_many_files_it_converts(tmp_path):
+    "#13 item 13: the synthetic NIH writes a few RGBA PNGs, as the real release has; check names them in its summary"
+    cli('synth', 'nih', '--out', tmp_path, '--n', '60', '--size', '32')
+    r = cli('check', 'nih', '--root', tmp_path, '--fast')
+    assert '0 bad file(s) among 60 images' in r.stdout and 'RGBA PNG' in r.stdout and 'converted to 8-bit gray' in r.stdout, r.stdout

@@ -68,7 +68,6 @@ def test_nih_blank_findings_cli(nih):
     assert f'row 3 (Image Index={img})' in r.stderr and 'Traceback' not in r.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="cmd_check (90_cli, the lead's) must print Catalog.problems and exit 1 when there are any")
 def test_nih_blank_findings_check_exits_1(nih):
     _set_cell(nih/NIH_CSV, 3, 'Finding Labels', '')
     r = cli('check', 'nih', '--root', nih, '--fast', check=False)
