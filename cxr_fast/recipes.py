@@ -130,7 +130,7 @@ def _balt(size=224):
                   [RandomResizedCropGPU(size, min_scale=0.08, ratio=(3/4, 4/3), valid_scale=(size/pre)**2), Rotate(7, p=1., size=size), Flip(p=0.5, size=size)],
                   opt=PAPER_ADAM)
 def _liz(size=224, augment=True):
-    aug = [KerasAffine(rotation=45, shift=0.1, shear=0.1, zoom=0.1, flip=True, size=size), ChannelShift(0.05),
+    aug = [KerasAffine(rotation=45, shift=0.1, shear=0.1, zoom=0.1, flip=True, size=size), ChannelShift(0.05, scale=1.),
            BrightnessRange(0.7, 1.1)] if augment else []
     return Recipe('liz2022' if augment else 'liz2022_noaug', size, size, size, aug, opt=KERAS_ADAM)
 def _fisher(size=320): return Recipe('fisher2025', size, size, size, [Flip(p=0.5, size=size), Rotate(10, p=1., size=size)], opt=KERAS_ADAM)
