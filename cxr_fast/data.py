@@ -18,14 +18,14 @@ from fasttransform import Pipeline
 from .config import Settings
 from .catalog import Catalog, label_set
 from .splits import Split
-from .images import scan_images
+from .preflight import preflight
 from .cache import center_crop, square_cxr, CXRCache, find_cache, open_cache
 from .recipes import Recipe, get_recipe, ToChannels, normalize
 
 # %% auto #0
 __all__ = ['EVAL_RULES', 'META_FIELDS', 'SEX_CODES', 'VIEW_CODES', 'load_cxr', 'TensorRawTargets', 'check_raw', 'check_rule',
            'eval_targets', 'MetaEncoder', 'settings_device', 'CXRData', 'cxr_data', 'CXRDataLoader', 'CXRDataLoaders',
-           'resolve_cache', 'BadImagesError', 'preflight', 'template_windows', 'cxr_dataloaders', 'subset_dl']
+           'resolve_cache', 'template_windows', 'cxr_dataloaders', 'subset_dl']
 
 # %% ../nbs/05_data.ipynb #4f91736a
 def load_cxr(root, # dataset root
@@ -292,38 +292,12 @@ def resolve_cache(cat:Catalog, # the catalog
                  ) -> CXRCache|None:
     "The cache to read (None: decode the files); a cache of another size is a clear error"
     if cache is None or cache is False: return None
-    if isinstance(cache, CXRCache): c = cache
+    if isinstance(cache, CXRCache): c = cache; c.check_source(cat)           # built from these files as they are now, or a CacheError saying why
     elif cache == 'auto' or cache is True: c = find_cache(cat, rec.presize)
-    else: c = open_cache(cache)
+    else: c = open_cache(cache, cat=cat)
     if c is None: return None
     if c.size != rec.presize: raise ValueError(f"the cache at {c.path} is {c.size}px, recipe {rec.name} needs {rec.presize}px")
     return c
-
-# %% ../nbs/05_data.ipynb #b404d41b
-class BadImagesError(RuntimeError):
-    "Bad image files found before training: the message lists every one"
-
-def _bad_rows(cat, split, mode, n_workers):
-    "Problems frame for the files the split uses, and the cache's bad rows"
-    used = np.flatnonzero(split.subset.notna().to_numpy())
-    return scan_images(cat.df.path.iloc[used].tolist(), root=cat.root, decode=mode == 'full', n_workers=n_workers, progress=False)
-
-def preflight(cat:Catalog, # the catalog
-              split:Split, # the split to train with
-              mode:str|None='fast', # 'fast', 'full' (decode every file) or None (no scan)
-              on_bad:str='raise', # 'raise' (stop with the list) or 'skip' (leave the bad images out, warn)
-              n_workers:int|None=None, # scanning threads
-              bad:pd.DataFrame|None=None, # known problems (e.g. from a cache) instead of a scan
-             ) -> tuple:
-    "(split without the bad images, problems frame); raises `BadImagesError` listing every bad file unless `on_bad='skip'`"
-    if on_bad not in ('raise', 'skip'): raise ValueError(f"on_bad must be 'raise' or 'skip', got {on_bad!r}")
-    if bad is None: bad = _bad_rows(cat, split, mode, n_workers) if mode else pd.DataFrame(columns=['path', 'problem', 'detail'])
-    if not len(bad): return split, bad
-    listing = bad[['path', 'problem']].to_string(index=False)
-    if on_bad == 'raise': raise BadImagesError(f"{len(bad)} bad image file(s) under {cat.root}; fix them or pass on_bad='skip' to leave them out:\n{listing}")
-    sub = split.subset.astype(object).copy(); sub[cat.df.path.isin(set(bad.path)).to_numpy()] = None
-    warnings.warn(f"leaving out {len(bad)} bad image file(s):\n{listing}")
-    return Split(sub, split.patients, split.strategy, split.seed, split.fractions, split.name), bad
 
 # %% ../nbs/05_data.ipynb #2e4215bc
 def template_windows(cxr:CXRData, # the declared data (its recipe's presize and crop; its cache when it has one)
@@ -369,6 +343,9 @@ def cxr_dataloaders(cat:Catalog, # the catalog
     if empty := [s for s in ('train', 'valid') if not len(split.idxs(s))]:
         raise ValueError(f"the split {split.name!r} has no {' and no '.join(map(repr, empty))} images ({split.counts()}); choose other fractions or another split")
     if cat.root is None: raise ValueError(f"{cat.name} catalog has no root folder: images cannot be read")
+    if 'labelled' in cat.df and (k := int((~cat.df.labelled.astype(bool) & split.subset.notna()).sum())):
+        raise ValueError(f"{k} image(s) of the split have no labels at all (listed in cat.flagged): choose a label set first "
+                         f"(select(cat, labels), padchest_general), which leaves them out and reports them, instead of reading them as negatives")
     c = resolve_cache(cat, rec, cache)
     split, excluded = _preflight(cat, split, c, check, on_bad, num_workers)
     df = cat.df.reset_index(drop=True)
