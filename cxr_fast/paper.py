@@ -137,7 +137,8 @@ def plot_ours_vs_paper(vs:pd.DataFrame, # from `ours_vs_paper` (one table and se
     axs = np.atleast_1d(fig.subplots(1, len(groups), squeeze=False)[0])
     for ax, ((tab, setting), g) in zip(axs, groups):
         yy = np.arange(len(g))[::-1]
-        ax.errorbar(g.ours, yy, xerr=[g.ours - g.ours_lo, g.ours_hi - g.ours], fmt='o', ms=4, capsize=2, label='ours (95% CI)')
+        err = np.clip([g.ours - g.ours_lo, g.ours_hi - g.ours], 0, None)   # a percentile interval need not contain the estimate (e.g. the AUC of 0/1 decisions)
+        ax.errorbar(g.ours, yy, xerr=err, fmt='o', ms=4, capsize=2, label='ours (95% CI)')
         ax.plot(g.paper, yy, 'D', color='tab:red', ms=4, label='paper')
         ax.set(yticks=yy, xlim=(0, 1), title=f'{tab}\n{setting}'); ax.set_yticklabels(g.label, fontsize=7)
         ax.axvline(0.5, color='k', ls=':', lw=0.8); ax.legend(fontsize=7, loc='lower left')
