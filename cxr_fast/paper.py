@@ -120,7 +120,7 @@ def _mean_row(out, boot, pt, column, ci) -> dict:
     "The paper's mean over its labels, and ours over the same labels (those we can score)"
     mine = out[~out.label.isin(pt.mean_excludes) & out.ours.notna()]
     k, K = len(mine), int((~out.label.isin(pt.mean_excludes)).sum())
-    lo, hi = _ci(boot[mine.label].mean(1, skipna=False).to_numpy(), ci) if k else (np.nan, np.nan)
+    lo, hi = _ci(boot[mine.label].mean(1, skipna=True).to_numpy(), ci) if k else (np.nan, np.nan)   # a draw missing a rare label's class: the mean of the rest
     return dict(label=pt.mean_row, ours=mine.ours.mean() if k else np.nan, ours_lo=lo, ours_hi=hi,
                 paper=pt.summary.loc[pt.mean_row, column], n_pos=np.nan, n_neg=np.nan,
                 note='' if k == K else f'ours over {k} of the {K} labels')
