@@ -251,11 +251,14 @@ def plot_roc(pred, # Predictions with targets (or a path / EnsembleResult)
     return fig
 
 # %% ../nbs/14_report.ipynb #3b90da49
-def _boot_mean(a:np.ndarray, defined:np.ndarray, ci:float) -> tuple: # lo, hi, skipped
-    "Percentile interval of the mean AUC over the `defined` labels, from resamples where all of them have an AUC"
-    m = a[:, defined].mean(1) if defined.any() else np.full(len(a), np.nan)
+def _boot_mean(a:np.ndarray, defined:np.ndarray, ci:float) -> tuple: # lo, hi, resamples missing a label
+    "Percentile interval of the mean AUC over the `defined` labels from every resample (one missing a label's AUC: the mean of the others)"
+    if not defined.any(): return np.nan, np.nan, 0
+    d = a[:, defined]
+    ok = ~np.isnan(d).all(1)
+    m = np.where(ok, np.nanmean(np.where(ok[:, None], d, 0.), 1), np.nan)
     lo, hi = percentile_ci(m[:, None], ci)
-    return float(lo[0]), float(hi[0]), int(np.isnan(m).sum())
+    return float(lo[0]), float(hi[0]), int(np.isnan(d).any(1).sum())
 
 def _fmt_ci(auc, lo, hi, note) -> str:
     if note: return note
@@ -332,7 +335,7 @@ def _summary(pred:Predictions, t:np.ndarray, tab:pd.DataFrame, a:np.ndarray, e:p
     ms = multilabel_scores(pred.probs, t, threshold)
     return dict(name=_pred_name(pred, 'model'), n_images=len(pred), n_labels=len(pred.labels), mean_auc=m.mean,
                 mean_auc_lo=lo, mean_auc_hi=hi, n_auc_defined=m.n_defined, undefined_labels=m.undefined,
-                mean_auc_boot_skipped=skipped, hamming_loss=ms['hamming_loss'], micro_f1=ms['micro_f1'],
+                mean_auc_boot_partial=skipped, hamming_loss=ms['hamming_loss'], micro_f1=ms['micro_f1'],
                 macro_f1=ms['macro_f1'], n_entries=ms['n_entries'], ece_pooled=float(e[POOLED]),
                 ece_mean_label=float(e.drop(POOLED).mean()), eval_rule=pred.meta.get('eval_rule', 'exclude'), n_uncertain_targets=int((pred.targets == -1).sum()),
                 threshold=np.asarray(threshold).tolist(), n_boot=n_boot, ci=ci, seed=seed, meta=pred.meta)
