@@ -10,7 +10,9 @@ import numpy as np, pandas as pd
 from .metrics import check_inputs
 
 # %% auto #0
-__all__ = ['POOLED', 'calibration_table', 'ece_of', 'ece', 'plot_reliability']
+__all__ = ['POOLED', 'LOGIT_EPS', 'CALIBRATION_METHODS', 'THRESHOLD_RULES', 'calibration_table', 'ece_of', 'ece',
+           'plot_reliability', 'prob_logit', 'Calibrator', 'fit_temperature', 'fit_isotonic', 'fit_calibration',
+           'choose_thresholds', 'plot_operating_points']
 
 # %% ../nbs/13a_calibration.ipynb #e880e50f
 POOLED = '(pooled)'
@@ -76,4 +78,169 @@ def plot_reliability(cal:pd.DataFrame, # from `calibration_table`
     pooled = cal[cal.label.eq(POOLED)]
     hx.bar(pooled.lo, pooled['count'], width=pooled.hi - pooled.lo, align='edge', color='0.6', edgecolor='w')
     hx.set(xlabel='mean predicted probability', ylabel='count')
+    return fig
+
+# %% ../nbs/13a_calibration.ipynb #36bceb03
+import warnings, torch
+from dataclasses import dataclass, field
+from sklearn.isotonic import IsotonicRegression
+from sklearn.metrics import roc_curve, precision_recall_curve
+
+# %% ../nbs/13a_calibration.ipynb #61a4bd46
+LOGIT_EPS = 1e-6 # probabilities are clipped to [LOGIT_EPS, 1 - LOGIT_EPS] before taking logits
+CALIBRATION_METHODS = ('temperature', 'isotonic')
+
+def prob_logit(p, # probabilities
+              ) -> np.ndarray:
+    "logit(p) of probabilities clipped to [LOGIT_EPS, 1 - LOGIT_EPS] (NaN stays NaN)"
+    p = np.clip(np.asarray(p, dtype=np.float64), LOGIT_EPS, 1 - LOGIT_EPS)
+    return np.log(p) - np.log1p(-p)
+
+@dataclass
+class Calibrator:
+    "A per-label calibration map fitted by `fit_calibration`; JSON-able via `to_dict`/`from_dict`"
+    method: str # 'temperature' or 'isotonic'
+    labels: list # label names, in column order
+    temperature: list|None = None # per label temperature (method 'temperature')
+    iso: list|None = None # per label `[x_thresholds, y_thresholds]` or None for identity (method 'isotonic')
+    info: dict = field(default_factory=dict) # fit details: eval rule, labels left as identity, n per label
+
+    def apply(self,
+              probs, # (n, n_labels) probabilities in the labels' order
+             ) -> np.ndarray: # calibrated probabilities, same shape
+        "Calibrated probabilities"
+        p = np.asarray(probs, dtype=np.float64)
+        if p.ndim != 2 or p.shape[1] != len(self.labels):
+            raise ValueError(f"expected probs of shape (n, {len(self.labels)}), got {p.shape}")
+        if self.method == 'temperature':
+            return 1/(1 + np.exp(-prob_logit(p)/np.asarray(self.temperature)))
+        out = p.copy()
+        for j, m in enumerate(self.iso):
+            if m is not None: out[:, j] = np.where(np.isnan(p[:, j]), np.nan, np.interp(p[:, j], m[0], m[1]))
+        return out
+
+    def to_dict(self) -> dict:
+        "A JSON-able dict (plain lists and numbers)"
+        return dict(method=self.method, labels=[str(l) for l in self.labels], temperature=self.temperature,
+                    iso=self.iso, info=self.info)
+
+    @classmethod
+    def from_dict(cls,
+                  d:dict, # from `to_dict` (e.g. read from a bundle's JSON)
+                 ) -> Calibrator:
+        "The calibrator a `to_dict` describes"
+        if d['method'] not in CALIBRATION_METHODS: raise ValueError(f"unknown calibration method {d['method']!r}")
+        return cls(d['method'], list(d['labels']), d.get('temperature'), d.get('iso'), dict(d.get('info') or {}))
+
+# %% ../nbs/13a_calibration.ipynb #3b2b4c01
+def fit_temperature(p:np.ndarray, # one label's probabilities (valid targets only)
+                    y:np.ndarray, # its binary targets
+                    max_iter:int=100, # LBFGS iterations
+                   ) -> float: # the temperature minimising the NLL of sigmoid(logit(p)/T)
+    "One label's temperature, by LBFGS on log T"
+    z, t = torch.tensor(prob_logit(p)), torch.tensor(y, dtype=torch.float64)
+    s = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([s], lr=1., max_iter=max_iter, line_search_fn='strong_wolfe')
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(z*torch.exp(-s), t)
+        loss.backward()
+        return loss
+    opt.step(closure)
+    return float(torch.exp(s.detach()))
+
+def fit_isotonic(p:np.ndarray, # one label's probabilities (valid targets only)
+                 y:np.ndarray, # its binary targets
+                ) -> list: # [x_thresholds, y_thresholds] of the fitted map
+    "One label's isotonic map (scikit-learn), as its interpolation knots"
+    iso = IsotonicRegression(y_min=0., y_max=1., out_of_bounds='clip').fit(p, y.astype(np.float64))
+    return [iso.X_thresholds_.tolist(), iso.y_thresholds_.tolist()]
+
+# %% ../nbs/13a_calibration.ipynb #bebdb836
+def _fit_data(p, t, j):
+    ok = ~np.isnan(t[:, j]) & ~np.isnan(p[:, j])
+    return p[ok, j], t[ok, j] >= 0.5
+
+def fit_calibration(probs, # (n, n_labels) probabilities in [0, 1] (e.g. on the validation part)
+                    targets, # (n, n_labels) raw targets (1, 0, -1, NaN), scored by `rule`
+                    method:str='temperature', # 'temperature' or 'isotonic'
+                    rule:str='exclude', # the evaluation rule for uncertain (-1) targets (`EVAL_RULES`)
+                    labels=None, # label names (default: DataFrame columns, else positions)
+                   ) -> Calibrator:
+    "Per-label calibration (temperature scaling or isotonic regression) fitted on (probs, targets)"
+    if method not in CALIBRATION_METHODS: raise ValueError(f"method must be one of {CALIBRATION_METHODS}, got {method!r}")
+    p, t, labels = check_inputs(probs, targets, labels, rule)
+    if np.nanmin(p) < 0 or np.nanmax(p) > 1: raise ValueError("fit_calibration needs probabilities in [0, 1] (logits? apply a sigmoid)")
+    maps, skipped, ns = [], [], []
+    for j, l in enumerate(labels):
+        pj, yj = _fit_data(p, t, j)
+        ns.append(int(len(yj)))
+        if len(yj) == 0 or yj.all() or not yj.any(): maps.append(None); skipped.append(str(l)); continue
+        maps.append(fit_temperature(pj, yj) if method == 'temperature' else fit_isotonic(pj, yj))
+    if skipped: warnings.warn(f"calibration left as identity (no valid targets or one class): {', '.join(skipped)}")
+    info = dict(rule=rule, identity=skipped, n=ns, logit_eps=LOGIT_EPS)
+    if method == 'temperature': return Calibrator(method, list(labels), [1. if m is None else m for m in maps], None, info)
+    return Calibrator(method, list(labels), None, maps, info)
+
+# %% ../nbs/13a_calibration.ipynb #754137c3
+THRESHOLD_RULES = ('youden', 'sensitivity', 'ppv')
+
+def _threshold(s, y, rule, target, label):
+    if rule == 'youden':
+        fpr, tpr, th = roc_curve(y, s)
+        k = 1 + np.argmax((tpr - fpr)[1:])          # th[0] is +inf (nothing called positive)
+        return float(th[k])
+    if rule == 'sensitivity':
+        fpr, tpr, th = roc_curve(y, s, drop_intermediate=False)
+        return float(th[np.argmax(tpr >= target)])   # thresholds decrease, sensitivity increases
+    prec, rec, th = precision_recall_curve(y, s)      # thresholds increase; prec[i] belongs to th[i]
+    ok = prec[:-1] >= target
+    if not ok.any():
+        warnings.warn(f"{label}: no threshold reaches PPV {target}; using the one with the highest PPV")
+        return float(th[np.argmax(prec[:-1])])
+    return float(th[np.argmax(ok)])
+
+def choose_thresholds(probs, # (n, n_labels) probabilities (calibrated or not: use the thresholds on the same kind)
+                      targets, # (n, n_labels) raw targets (1, 0, -1, NaN), scored by `eval_rule`
+                      rule:str='youden', # 'youden', 'sensitivity' or 'ppv'
+                      target:float|None=None, # the sensitivity or PPV to reach (rules 'sensitivity', 'ppv')
+                      labels=None, # label names (default: DataFrame columns, else positions)
+                      eval_rule:str='exclude', # the evaluation rule for uncertain (-1) targets (`EVAL_RULES`)
+                     ) -> np.ndarray: # one threshold per label (positive when prob >= threshold)
+    "Per-label thresholds by Youden's J, a target sensitivity or a target PPV"
+    if rule not in THRESHOLD_RULES: raise ValueError(f"rule must be one of {THRESHOLD_RULES}, got {rule!r}")
+    if (rule != 'youden') != (target is not None): raise ValueError(f"rule {rule!r} {'needs' if rule != 'youden' else 'takes no'} target")
+    if target is not None and not 0 < target <= 1: raise ValueError(f"target must be in (0, 1], got {target}")
+    p, t, labels = check_inputs(probs, targets, labels, eval_rule)
+    out, one = [], []
+    for j, l in enumerate(labels):
+        s, y = _fit_data(p, t, j)
+        if len(y) == 0 or y.all() or not y.any(): out.append(0.5); one.append(str(l)); continue
+        out.append(_threshold(s, y, rule, target, l))
+    if one: warnings.warn(f"threshold 0.5 for labels without both classes: {', '.join(one)}")
+    return np.array(out)
+
+# %% ../nbs/13a_calibration.ipynb #729cc01a
+def plot_operating_points(probs, # (n, n_labels) probabilities
+                          targets, # (n, n_labels) raw targets (1, 0, -1, NaN), scored by `eval_rule`
+                          thresholds:dict, # name -> one threshold per label (from `choose_thresholds`)
+                          labels=None, # label names (default: DataFrame columns, else positions)
+                          eval_rule:str='exclude', # the evaluation rule for uncertain (-1) targets (`EVAL_RULES`)
+                          ncols:int=4, # panels per row
+                         ):
+    "ROC curve per label with the operating point of each named threshold"
+    from matplotlib.figure import Figure
+    p, t, labels = check_inputs(probs, targets, labels, eval_rule)
+    nrows = -(-len(labels)//ncols)
+    fig = Figure(figsize=(3*min(ncols, len(labels)), 3*nrows), layout='constrained')
+    axs = np.atleast_1d(fig.subplots(nrows, min(ncols, len(labels)), squeeze=False)).ravel()
+    for j, (l, ax) in enumerate(zip(labels, axs)):
+        s, y = _fit_data(p, t, j)
+        ax.plot([0, 1], [0, 1], 'k:', lw=1); ax.set(title=str(l), xlabel='1 - specificity', ylabel='sensitivity')
+        if len(y) == 0 or y.all() or not y.any(): continue
+        fpr, tpr, _ = roc_curve(y, s); ax.plot(fpr, tpr, c='0.3', lw=1.5)
+        for name, th in thresholds.items():
+            ax.plot((s[~y] >= th[j]).mean(), (s[y] >= th[j]).mean(), 'o', ms=6, label=f'{name} ({th[j]:.2f})')
+        ax.legend(fontsize=7, loc='lower right')
+    for ax in axs[len(labels):]: ax.axis('off')
     return fig
