@@ -96,7 +96,7 @@ def _pixels(ds, path:Path) -> np.ndarray:
     "The first frame's stored values as a 2-D array (colour converted to gray)"
     from pydicom.pixels import get_decoder
     if 'PixelData' not in ds: raise DicomError(f"{path}: no pixel data (not an image: SOP class {ds.get('SOPClassUID', 'unknown')})")
-    ts = ds.file_meta.get('TransferSyntaxUID') if 'file_meta' in dir(ds) else None
+    ts = getattr(ds, 'file_meta', {}).get('TransferSyntaxUID')
     name = getattr(ts, 'name', str(ts))
     try: ok = ts is not None and get_decoder(ts).is_available
     except NotImplementedError: ok = False
@@ -176,7 +176,7 @@ LATERAL_VIEWS = ('LL', 'RL', 'LAT', 'LATERAL', 'LLD', 'RLD')
 
 def _row(ds, rel:str) -> dict:
     m = dicom_meta(ds)
-    ts = ds.file_meta.get('TransferSyntaxUID') if 'file_meta' in dir(ds) else None
+    ts = getattr(ds, 'file_meta', {}).get('TransferSyntaxUID')
     return dict(path=rel, patient=str(ds.get('PatientID', '') or '') or None, study=str(ds.get('StudyInstanceUID', '') or '') or None,
                 view=m['view'], frontal=m['view'] not in LATERAL_VIEWS, sex=m['sex'], age=m['age'], split=None,
                 series=str(ds.get('SeriesInstanceUID', '') or '') or None, sop_uid=str(ds.get('SOPInstanceUID', '') or '') or None,
@@ -198,5 +198,5 @@ def load_dicom_folder(root:str|Path, # folder searched recursively
     cols = BASE_COLS + ['series', 'sop_uid', 'syntax']
     df = tidy_frame(pd.DataFrame(rows, columns=cols).to_dict('series'), np.zeros((len(rows), 0), np.float32), [])
     df['age'] = df.age.astype(np.float64); df['frontal'] = df.frontal.astype(bool)
-    excluded = pd.DataFrame(dict(file=[b[0] for b in bad], row=np.arange(1, len(bad)+1), key=[b[0] for b in bad], reason=[b[1] for b in bad]))
+    excluded = pd.DataFrame(dict(file=[b[0] for b in bad], row=[None] * len(bad), key=[b[0] for b in bad], reason=[b[1] for b in bad]))   # no table: no row number
     return Catalog(name, df, [], {}, root, excluded=excluded)
