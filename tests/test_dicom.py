@@ -133,3 +133,19 @@ def test_signed_pixels(tmp_path):
     del ds.WindowCenter; del ds.WindowWidth; ds.save_as(p)
     img = read_dicom(p)[0]
     assert img[0, 0] == 0 and img[0, -1] == 255 and np.all(np.diff(img[0].astype(int)) >= 0)
+
+
+def test_colour_and_multiframe(tmp_path):
+    "An RGB file reads as gray (ITU-R 601 weights, as OpenCV's), a multi-frame file as its first frame"
+    rgb = np.random.default_rng(3).integers(0, 256, (16, 20, 3), dtype=np.uint8)
+    p = write_dicom(np.zeros((16, 20), np.uint8), tmp_path/'c.dcm', window=None)
+    ds = pydicom.dcmread(p); ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, 'RGB', 0
+    ds.PixelData = rgb.tobytes(); ds.save_as(p)
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(int)
+    img = read_dicom(p)[0].astype(int)
+    want = np.rint((gray - gray.min()) * 255 / (gray.max() - gray.min()))          # no window: min-max
+    assert np.abs(img - want).max() <= 1
+    frames = np.random.default_rng(4).integers(0, 256, (2, 12, 10), dtype=np.uint8)
+    q = write_dicom(frames[0], tmp_path/'m.dcm')
+    ds = pydicom.dcmread(q); ds.NumberOfFrames = 2; ds.PixelData = frames.tobytes(); ds.save_as(q)
+    assert np.array_equal(read_dicom(q)[0], frames[0])
