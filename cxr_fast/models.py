@@ -1,4 +1,4 @@
-"""The architectures of the chest X-ray papers by name (through timm), Baltruschat's ResNet-38 and its `-large` variant, 1-channel input, meta-data fusion, the papers' heads, and the transfer-learning modes (off-the-shelf, fine-tune, scratch, freeze the first 10 %).
+"""The architectures of the chest X-ray papers by name (through timm), Baltruschat's ResNet-38 and its `-large` variant, 1-channel input, meta-data fusion, the papers' heads, torchxrayvision's CXR-pretrained DenseNet-121 starts, and the transfer-learning modes (off-the-shelf, fine-tune, scratch, freeze the first 10 %).
 
 Docs: https://cxr-fast.github.io/cxr_fast/models.html.md"""
 
@@ -12,6 +12,7 @@ import torch, torch.nn as nn, torch.nn.functional as F
 import timm
 from timm.models.resnet import ResNet, Bottleneck
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from .xrv import is_xrv, xrv_body
 
 # %% auto #0
 __all__ = ['ARCHS', 'ARCH_ALIASES', 'CBAM_VARIANTS', 'HEADS', 'TRANSFER_MODES', 'resnet38', 'arch_name', 'add_large_pool',
@@ -62,13 +63,17 @@ def add_large_pool(body:nn.Module, # a timm ResNet
 
 # %% ../nbs/09_models.ipynb #4a32b4fd
 def cxr_body(arch:str, # a name `arch_name` knows, or 'timm:<timm model name>'
-             pretrained:bool=False, # load timm's pretrained weights
+             pretrained:bool|str=False, # timm's pretrained weights (True), or torchxrayvision's by name ('xrv-densenet121-res224-all', ...)
              n_in:int=3, # input channels: 1 (grayscale) or 3
              large:bool=False, # Baltruschat's '-large' variant (ResNets only)
              **kwargs, # passed to `timm.create_model` (e.g. `drop_path_rate`)
             ) -> nn.Module:
     "A timm network returning its last feature map `(bs, num_features, h, w)`"
     if n_in not in (1, 3): raise ValueError(f"n_in must be 1 or 3, got {n_in}")
+    if is_xrv(pretrained):
+        if arch.startswith('timm:') or arch_name(arch) != ('densenet121', '') or large:
+            raise ValueError(f"torchxrayvision weights {pretrained!r} fit arch 'densenet121' (large=False) only, not {arch!r}")
+        return xrv_body(pretrained, n_in, **kwargs)
     kw = dict(pretrained=pretrained, num_classes=0, global_pool='', in_chans=n_in, **kwargs)
     if arch.startswith('timm:'): body = timm.create_model(arch[5:], **kw)
     else:
@@ -198,7 +203,7 @@ class CXRModel(nn.Module):
                  head:CXRHead, # feature map (+ meta) -> logits
                  n_in:int=3, # input channels
                  arch:str|None=None, # the name it was built from
-                 pretrained:bool=False, # whether the body holds pretrained weights
+                 pretrained:bool|str=False, # whether the body holds pretrained weights (or the name of torchxrayvision's)
                  large:bool=False, # Baltruschat's '-large' variant
                  input_size:int|None=None, # the input side it is trained at (default: timm's, doubled for `large`)
                 ):
@@ -231,7 +236,7 @@ class CXRModel(nn.Module):
 # %% ../nbs/09_models.ipynb #a94c8b52
 def cxr_model(arch:str, # a registry name ('densenet121', 'resnet38', 'xception', ...) or 'timm:<name>'
               n_out:int, # number of outputs (labels)
-              pretrained:bool=False, # load timm's pretrained weights into the body
+              pretrained:bool|str=False, # timm's pretrained weights (True), or torchxrayvision's by name ('xrv-densenet121-res224-all', ...)
               n_in:int=3, # input channels: 1 or 3
               head:str='linear', # 'linear', 'dense2' or 'cbam'
               n_meta:int=0, # width of the meta vector fused before the classifier (0: images only)
