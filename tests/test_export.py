@@ -74,12 +74,18 @@ def test_torchscript_parity(synth_images, tmp_path):
 
 def test_bundle_exports_with_its_preprocessing(synth_images, tmp_path):
     bundle = pytest.importorskip('cxr_fast.bundle')
+    from cxr_fast.calibration import fit_calibration
     model = cxr_model('timm:resnet10t', 2, n_in=1, input_size=64).eval()
     spec = preprocess_spec('pham2020', 64, 1)
     spec.pop('eval_crop')                                                  # a bundle's recipe entry has no eval_crop
-    b = bundle.Bundle(model, dict(labels=['A', 'B'], recipe=spec, thresholds=dict(A=0.3, B=0.6)))
+    rng = np.random.default_rng(0)
+    cal = fit_calibration(rng.random((200, 2)), rng.random((200, 2)) < 0.3, labels=['A', 'B']).to_dict()
+    b = bundle.Bundle(model, dict(labels=['A', 'B'], recipe=spec, thresholds=dict(A=0.3, B=0.6), calibration=cal))
     f = export_onnx(b, tmp_path/'b.onnx')
     side = json.loads(sidecar_path(f).read_text())
-    assert side['labels'] == ['A', 'B'] and side['thresholds'] == dict(A=0.3, B=0.6)
-    ref = bundle.predict_probs(b, synth_images)
-    assert np.abs(onnx_probs(f, onnx_input(synth_images, side['preprocess'])) - ref).max() < TOL
+    assert side['labels'] == ['A', 'B'] and side['thresholds'] == dict(A=0.3, B=0.6) and 'calibration_rule' in side
+    p = onnx_probs(f, onnx_input(synth_images, side['preprocess']))
+    eps = side['calibration']['info']['logit_eps']                         # the sidecar's rule, by hand
+    z = np.log(np.clip(p, eps, 1 - eps)) - np.log1p(-np.clip(p, eps, 1 - eps))
+    by_hand = 1/(1 + np.exp(-z/np.array(side['calibration']['temperature'])))
+    assert np.abs(by_hand - bundle.predict_probs(b, synth_images)).max() < TOL   # the bundle's calibrated probabilities
