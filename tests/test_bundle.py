@@ -126,3 +126,5 @@ def test_ensemble_mean_and_agreement(run):
     agree = ens[[f'{l}_agree' for l in b.labels]].to_numpy()
     assert ((agree == 1 + one[[f'{l}_call' for l in b.labels]].to_numpy())).all()
     assert ens.attrs['n_members'] == 2 and low.labels == b.labels
+    panels = predict_ensemble([b, low], run['files'][:2], labels=['Mass'], cam=True, out=run['tmp']/'ens').attrs['cams']
+    assert len(panels) == 2 and all(Image.open(f).size[0] > 100 for f in panels)
