@@ -128,3 +128,28 @@ def test_ensemble_mean_and_agreement(run):
     assert ens.attrs['n_members'] == 2 and low.labels == b.labels
     panels = predict_ensemble([b, low], run['files'][:2], labels=['Mass'], cam=True, out=run['tmp']/'ens').attrs['cams']
     assert len(panels) == 2 and all(Image.open(f).size[0] > 100 for f in panels)
+
+
+@pytest.mark.parametrize('recipe', ['pham2020', 'baltruschat2019', 'liz2022', 'fisher2025'])
+def test_preprocess_follows_each_recipe(run, recipe, tmp_path):
+    "Recipes that crop below presize (Pham) or resize the crop on the GPU (Baltruschat): still the validation batch"
+    dls = cxr_dataloaders(run['dls'].cxr.catalog, run['dls'].cxr.split, 'findings14', recipe=recipe, size=40, bs=8, n_channels=3,
+                          cache=None, device='cpu')
+    learn = cxr_learner(dls, 'timm:resnet10t', pretrained=False, path=tmp_path)
+    b = load_bundle(save_bundle(learn, tmp_path/'model'))
+    xb = dls.valid.one_batch()[0].cpu()
+    x = b.preprocess([run['root']/p for p in dls.valid.ids[:len(xb)]])
+    assert x.shape == xb.shape == (len(xb), 3, 40, 40) and torch.allclose(x, xb, atol=1e-6)
+    assert b.recipe['name'] == recipe and b.config['provenance']['metrics'] == {}
+
+
+def test_meta_model_uses_the_training_means_for_files_without_meta(run, tmp_path):
+    d = run['dls'].cxr
+    dls = cxr_dataloaders(d.catalog, d.split, 'findings14', recipe='plain', size=48, bs=8, n_channels=1, meta=True, cache=None, device='cpu')
+    learn = cxr_learner(dls, 'timm:resnet10t', pretrained=False, path=tmp_path)
+    b = load_bundle(save_bundle(learn, tmp_path/'model'))
+    assert b.model.n_meta == 3 and b.config['meta']['fill'] == list(dls.cxr.meta_encoder.fill)
+    df = b.predict(run['files'][:3])
+    fill = torch.tensor([dls.cxr.meta_encoder.fill]*3, dtype=torch.float32)
+    with torch.no_grad(): ref = torch.sigmoid(learn.model.cpu().eval()(b.preprocess(run['files'][:3]), fill)).numpy()
+    np.testing.assert_allclose(df[b.labels].to_numpy(), ref, atol=1e-6)
