@@ -126,8 +126,9 @@ KERAS_ADAM = dict(mom=0.9, sqr_mom=0.999, eps=1e-7, wd=0.)     # Keras' Adam def
 def _pham(size=224): return Recipe('pham2020', size, round(size*256/224), size, opt=PAPER_ADAM)
 def _balt(size=224):
     pre = round(size*(480/448 if size >= 448 else 256/224))
+    # evaluation: the centre `size` of `pre` (fastai multiplies the crop's SIDE by valid_scale, though its docment says area)
     return Recipe('baltruschat2019', size, pre, pre,
-                  [RandomResizedCropGPU(size, min_scale=0.08, ratio=(3/4, 4/3), valid_scale=(size/pre)**2), Rotate(7, p=1., size=size), Flip(p=0.5, size=size)],
+                  [RandomResizedCropGPU(size, min_scale=0.08, ratio=(3/4, 4/3), valid_scale=size/pre), Rotate(7, p=1., size=size), Flip(p=0.5, size=size)],
                   opt=PAPER_ADAM)
 def _liz(size=224, augment=True):
     aug = [KerasAffine(rotation=45, shift=0.1, shear=0.1, zoom=0.1, flip=True, size=size), ChannelShift(0.05, scale=1.),
