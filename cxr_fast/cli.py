@@ -16,7 +16,7 @@ from .datasets import load_catalog, LOADERS
 
 # %% auto #0
 __all__ = ['BENCHMARKS', 'COMMANDS', 'cmd_catalog', 'format_summary', 'cmd_check', 'cmd_synth', 'cmd_cache', 'cmd_demo',
-           'cmd_run', 'benchmarks_dir', 'cmd_bench', 'parser', 'main']
+           'cmd_run', 'cmd_predict', 'cmd_export', 'benchmarks_dir', 'cmd_bench', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #05273169
 def _loader_kwargs(a) -> dict:
@@ -123,6 +123,32 @@ def cmd_run(a:argparse.Namespace, # the parsed options of `cxr-fast run`
 
 def _say(line:str): print(line, file=sys.stderr, flush=True)
 
+# %% ../nbs/90_cli.ipynb #52ac2e1d
+def cmd_predict(a:argparse.Namespace, # the parsed options of `cxr-fast predict`
+               ) -> int:
+    "Apply a bundle (or an ensemble of bundles) to images; exit code 1 when any input was skipped"
+    from cxr_fast.bundle import load_bundle, predict_ensemble
+    out = Path(a.out).expanduser().absolute()
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter('always')
+        if a.ensemble: df = predict_ensemble([a.bundle, *a.ensemble], a.inputs, labels=a.labels, out=out, cam=a.cam)
+        else: df = load_bundle(a.bundle).predict(a.inputs, cam=a.cam, out=out, labels=a.labels)
+    for s in df.attrs.get('skipped', []): print(f"cxr-fast predict: skipped {s['path']}: {s['error']}", file=sys.stderr)
+    n_cam = len(df.attrs.get('cams', []) or [])
+    print(f"{len(df)} image(s) predicted, {len(df.attrs.get('skipped', []))} skipped: {out/'predictions.csv'}" + (f"; {n_cam} overlay(s) in {out/'cams'}" if a.cam else ''))
+    return int(bool(df.attrs.get('skipped')))
+
+def cmd_export(a:argparse.Namespace, # the parsed options of `cxr-fast export`
+              ) -> int:
+    "Export a bundle's model to ONNX and/or TorchScript, each with its preprocessing sidecar"
+    from cxr_fast.bundle import load_bundle
+    from cxr_fast.export import export_onnx, export_torchscript, sidecar_path
+    if not (a.onnx or a.torchscript): raise ValueError("say what to write: --onnx FILE and/or --torchscript FILE")
+    b = load_bundle(a.bundle)
+    for f, fn in ((a.onnx, export_onnx), (a.torchscript, export_torchscript)):
+        if f: fn(b, Path(f)); print(f"wrote {f} and {sidecar_path(Path(f))}")
+    return 0
+
 # %% ../nbs/90_cli.ipynb #0307c781
 BENCHMARKS = ('data', 'catalog')
 
@@ -182,13 +208,23 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--out', default='runs/demo', help='output folder'); p.add_argument('--epochs', type=int, default=5, help='training epochs')
     p.add_argument('--n', type=int, default=800, help='synthetic images')
     p.add_argument('--quiet', action='store_true', help='no per-epoch progress lines on stderr')
+    p = sub.add_parser('predict', help='apply a trained model bundle to PNG/JPEG/DICOM files or folders')
+    p.add_argument('bundle', help='a bundle folder (e.g. runs/demo/model)'); p.add_argument('inputs', nargs='+', help='image files and/or folders')
+    p.add_argument('--out', default='predictions', help='output folder (predictions.csv, skipped.csv, cams/)')
+    p.add_argument('--cam', action='store_true', help='one Grad-CAM overlay per image and label called positive')
+    p.add_argument('--labels', nargs='+', help='report (and explain) only these labels')
+    p.add_argument('--ensemble', nargs='+', metavar='BUNDLE', help='more bundles: average them, with agreement per label')
+    p = sub.add_parser('export', help="export a bundle's model to ONNX / TorchScript with its preprocessing")
+    p.add_argument('bundle', help='a bundle folder'); p.add_argument('--onnx', help='ONNX file to write')
+    p.add_argument('--torchscript', help='TorchScript file to write')
     p = sub.add_parser('bench', help='run a benchmark script of the repository (tests/benchmarks)')
     p.add_argument('what', choices=BENCHMARKS, help='data: image decoding, cache, loader, GPU; catalog: metadata loading')
     p.add_argument('args', nargs=argparse.REMAINDER, help='passed to the script, e.g. --repeats 7')
     return ap
 
 # %% ../nbs/90_cli.ipynb #0eb323a2
-COMMANDS = dict(catalog=cmd_catalog, check=cmd_check, cache=cmd_cache, synth=cmd_synth, run=cmd_run, demo=cmd_demo, bench=cmd_bench)
+COMMANDS = dict(catalog=cmd_catalog, check=cmd_check, cache=cmd_cache, synth=cmd_synth, run=cmd_run, demo=cmd_demo, bench=cmd_bench,
+                predict=cmd_predict, export=cmd_export)
 
 def main(argv:list|None=None, # arguments (default: `sys.argv[1:]`)
         ) -> int:
