@@ -28,8 +28,9 @@ from .models import cxr_model, model_splitter, transfer, freeze_fraction, l2_wei
 from fastcore.basics import store_attr
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'LOSSES', 'SCHEDULES', 'resolve_precision', 'L2Penalty', 'make_loss', 'cxr_learner', 'check_stats',
-           'step_decay', 'fit_schedule', 'NaNGuard', 'ResumeCheckpoint', 'ResumableCSVLogger', 'load_resume']
+__all__ = ['PRECISIONS', 'LOSSES', 'TRACKERS', 'SCHEDULES', 'resolve_precision', 'L2Penalty', 'make_loss', 'cxr_learner',
+           'check_stats', 'step_decay', 'tracker_callback', 'fit_schedule', 'NaNGuard', 'ResumeCheckpoint',
+           'ResumableCSVLogger', 'load_resume']
 
 # %% ../nbs/11_train.ipynb #ae5e281b
 PRECISIONS = ('auto', 'fp32', 'fp16', 'bf16')
@@ -149,6 +150,24 @@ def step_decay(lr:float, # starting learning rate
     def _inner(pos): return lr * factor**min(math.floor(pos*n_epoch + 1e-9), n_epoch - 1)
     return _inner
 
+# %% ../nbs/11_train.ipynb #e9e4c2f8
+TRACKERS = ('tensorboard', 'wandb')
+
+def tracker_callback(name:str, # 'tensorboard' or 'wandb'
+                     path:Path, # the run's folder (TensorBoard writes to `path/'tensorboard'`)
+                    ) -> Callback:
+    "fastai's callback for an experiment tracker, or a clear error naming the package to install"
+    if name not in TRACKERS: raise ValueError(f"unknown tracker {name!r}; choose one of {TRACKERS} (the CSV log is always written)")
+    try:
+        if name == 'tensorboard':
+            from fastai.callback.tensorboard import TensorBoardCallback
+            return TensorBoardCallback(log_dir=Path(path)/'tensorboard', trace_model=False, log_preds=False)
+        import wandb
+        from fastai.callback.wandb import WandbCallback
+        if wandb.run is None: wandb.init(dir=str(path), project='cxr_fast')
+        return WandbCallback(log_preds=False, log_model=False)
+    except ImportError as e: raise ImportError(f"tracker={name!r} needs the {name} package: pip install {name} ({e})") from e
+
 # %% ../nbs/11_train.ipynb #347b5731
 SCHEDULES = ('one_cycle', 'step', 'plateau', 'constant')
 
@@ -167,6 +186,7 @@ def fit_schedule(learn:Learner, # the learner
                  resume:bool=False, # continue from the last `ResumeCheckpoint` in `learn.path` if there is one
                  max_nan:int=10, # non-finite losses skipped before the run stops
                  distributed:bool=False, # run inside `learn.distrib_ctx()` (several GPUs or nodes via `accelerate launch`)
+                 tracker:str|None=None, # also log to 'tensorboard' (in `learn.path/'tensorboard'`) or 'wandb' (fastai's callbacks)
                  cbs:list|None=None, # more callbacks for this fit
                 ) -> Learner:
     "Fit with one of the works' schedules, logging, checkpointing, resumable, optionally stopping early"
@@ -174,6 +194,7 @@ def fit_schedule(learn:Learner, # the learner
     start = load_resume(learn) if resume else 0
     cbs = list(cbs or []) + [NaNGuard(max_nan)]
     if log: cbs.append(ResumableCSVLogger(fname=log, append=start > 0))
+    if tracker: cbs.append(tracker_callback(tracker, learn.path))
     if patience is not None: cbs.append(EarlyStoppingCallback(monitor='valid_loss', patience=patience, min_delta=min_delta))
     if checkpoint: cbs.append(SaveModelCallback(monitor='valid_loss', fname='best', with_opt=True))
     if schedule == 'plateau': cbs.append(ReduceLROnPlateau(monitor='valid_loss', patience=plateau_patience, factor=1/plateau_factor,
