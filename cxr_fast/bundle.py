@@ -21,6 +21,7 @@ from .models import cxr_model, PublishedSpatialAttention
 from .gradcam import gradcam, gradcam_logits, show_cam, LabelCam, plot_ensemble_cams
 from .dicom import is_dicom, read_any, read_dicom
 from .calibration import Calibrator
+from .hierarchy import bayes_chain, parent_index
 
 # %% auto #0
 __all__ = ['BUNDLE_VERSION', 'WEIGHTS', 'CONFIG', 'IMAGE_SUFFIXES', 'model_spec', 'recipe_spec', 'catalog_fingerprint',
@@ -118,6 +119,7 @@ def save_bundle(learn, # a trained `Learner` from `cxr_learner` (its DataLoaders
                 calibration=None, # a `Calibrator` or its dict, applied to the probabilities (None: none)
                 metrics:dict|None=None, # the run's metrics (default: the recorder's last epoch)
                 model_kwargs:dict|None=None, # extra `cxr_model` arguments the run passed, to rebuild the same structure
+                hierarchy:bool|dict=False, # conditional training: apply the Bayes chain at prediction, True (the data's hierarchy) or child -> parent edges
                 **provenance, # more provenance to record (e.g. `run='demo'`, `epochs=3`)
                ) -> Path:
     "Write `weights.pth` and `bundle.json` to the folder `path`; returns it"
@@ -126,7 +128,8 @@ def save_bundle(learn, # a trained `Learner` from `cxr_learner` (its DataLoaders
     cfg = dict(format='cxr_fast.bundle', version=BUNDLE_VERSION, labels=list(cxr.labels), recipe=recipe_spec(cxr),
                model=model_spec(model, model_kwargs), meta=None if enc is None else dict(age_scale=enc.age_scale, fill=list(enc.fill)),
                eval_rule=cxr.eval_rule, thresholds=label_thresholds(cxr.labels, thresholds),
-               calibration=calibration_dict(calibration),
+               calibration=calibration_dict(calibration), bayes_chain=None if hierarchy is False else
+               parent_index(cxr.labels, cxr.hierarchy if hierarchy is True else hierarchy),
                provenance=run_provenance(cxr, recorder_metrics(learn) if metrics is None else metrics, **provenance))
     path.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.detach().float().cpu() if v.is_floating_point() else v.detach().cpu() for k, v in model.state_dict().items()}, path/WEIGHTS)
@@ -271,6 +274,7 @@ def predict_probs(b:Bundle, # the bundle
         with torch.no_grad(): out.append(torch.sigmoid(b.model(x, bundle_meta(b, ps)).float()).cpu().numpy())
         good += ps
     p = np.concatenate(out) if out else np.empty((0, len(b.labels)), np.float32)
+    if b.config.get('bayes_chain'): p = bayes_chain(p, b.config['bayes_chain'])     # a CT model's conditional outputs made unconditional
     return good, apply_calibration(p, b.config.get('calibration')), bad
 
 # %% ../nbs/16_bundle.ipynb #95ef9f33
