@@ -40,3 +40,18 @@ def test_predict_png_dicom_and_a_bad_file(demo_bundle, shared, tmp_path):
 def test_export_onnx_and_torchscript(demo_bundle, tmp_path):
     cli('export', demo_bundle, '--onnx', tmp_path/'m.onnx', '--torchscript', tmp_path/'m.pt')
     for f in ('m.onnx', 'm.json', 'm.pt'): assert (tmp_path/f).exists(), f
+
+
+REF = __import__('pathlib').Path(__file__).parent/'reference'/'demo_bundle_nih_00000001_000.json'
+
+
+def test_reference_output(demo_bundle, shared):
+    "One real NIH image through the demo bundle (seed 0, 200 synthetic images, 1 epoch, CPU) gives the stored probabilities"
+    import json, timm, torch
+    from cxr_fast.bundle import load_bundle
+    ref = json.loads(REF.read_text())
+    now = dict(torch=torch.__version__, timm=timm.__version__)
+    if {k: ref[k] for k in now} != now: pytest.skip(f"reference made with {ref['torch']}/{ref['timm']}, this is {now}: regenerate it")
+    df = load_bundle(demo_bundle).predict([shared/'nih'/'images_1024'/ref['image']])
+    got = df[ref['labels']].to_numpy()[0]
+    assert abs(got - ref['probs']).max() < 1e-4, dict(zip(ref['labels'], got - ref['probs']))
