@@ -16,7 +16,7 @@ from fastcore.basics import patch
 import cxr_fast
 from .cache import center_crop, square_cxr, CACHE_RULE
 from .recipes import get_recipe, ToChannels, normalize
-from .data import cxr_data, MetaEncoder
+from .data import cxr_data, MetaEncoder, template_window
 from .models import cxr_model, PublishedSpatialAttention
 from .gradcam import gradcam, gradcam_logits, show_cam, LabelCam, plot_ensemble_cams
 from .dicom import is_dicom, read_any, read_dicom
@@ -134,6 +134,7 @@ def save_bundle(learn, # a trained `Learner` from `cxr_learner` (its DataLoaders
     path.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.detach().float().cpu() if v.is_floating_point() else v.detach().cpu() for k, v in model.state_dict().items()}, path/WEIGHTS)
     (path/CONFIG).write_text(json.dumps(cfg, indent=1, default=_jsonable))
+    if cxr.template is not None: np.save(path/'template.npy', cxr.template)
     return path
 
 def _jsonable(o):
@@ -188,6 +189,7 @@ class Bundle:
     model: torch.nn.Module # the `CXRModel`, weights loaded, in eval mode
     config: dict # the bundle's `bundle.json`
     path: Path|None = None # the folder it was loaded from
+    template: np.ndarray|None = None # Pham's chest template when the run cropped by template matching (`template.npy`)
     pipeline: Pipeline = field(init=False, repr=False)
 
     def __post_init__(self):
@@ -208,7 +210,9 @@ class Bundle:
                path:Path|str, # an image file
               ) -> np.ndarray:
         "(crop, crop) uint8 image of one file: the cache rule at `presize`, then the centre `crop`"
-        return np.ascontiguousarray(center_crop(read_image(path, self.recipe['presize']), self.recipe['crop']))
+        a, k = read_image(path, self.recipe['presize']), self.recipe['crop']
+        if self.template is None: return np.ascontiguousarray(center_crop(a, k))
+        t, l = template_window(a, self.template, k); return np.ascontiguousarray(a[t:t+k, l:l+k])
     def to_input(self,
                  x:np.ndarray, # (n, crop, crop) uint8 images
                 ) -> torch.Tensor:
@@ -223,7 +227,8 @@ def load_bundle(path:Path|str, # a bundle folder written by `save_bundle`
     cfg = read_config(path)
     model = build_model(cfg['model'])
     model.load_state_dict(torch.load(Path(path)/WEIGHTS, map_location='cpu', weights_only=True))
-    return Bundle(model.to(device or 'cpu').eval(), cfg, Path(path))
+    tpl = Path(path)/'template.npy'
+    return Bundle(model.to(device or 'cpu').eval(), cfg, Path(path), np.load(tpl) if tpl.exists() else None)
 
 # %% ../nbs/16_bundle.ipynb #3a216be1
 @patch

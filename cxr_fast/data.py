@@ -25,7 +25,7 @@ from .recipes import Recipe, get_recipe, ToChannels, normalize
 # %% auto #0
 __all__ = ['EVAL_RULES', 'META_FIELDS', 'SEX_CODES', 'VIEW_CODES', 'load_cxr', 'TensorRawTargets', 'check_raw', 'check_rule',
            'eval_targets', 'MetaEncoder', 'settings_device', 'CXRData', 'cxr_data', 'CXRDataLoader', 'CXRDataLoaders',
-           'resolve_cache', 'template_windows', 'cxr_dataloaders', 'subset_dl']
+           'resolve_cache', 'template_windows', 'template_window', 'cxr_dataloaders', 'subset_dl']
 
 # %% ../nbs/05_data.ipynb #4f91736a
 def load_cxr(root, # dataset root
@@ -129,6 +129,7 @@ class CXRData:
     cache: CXRCache|None = None # the cache images are read from (None: decoded from the files)
     excluded: pd.DataFrame|None = None # bad image files the pre-flight left out (path, problem, detail)
     crop_at: np.ndarray|None = None # (n_rows, 2) top/left of each row's crop window at `presize` (None, or -1: the centre)
+    template: np.ndarray|None = None # the chest template `crop_at` was found with (Pham et al.), kept for a model bundle
 
     def __post_init__(self):
         check_rule(self.eval_rule)
@@ -305,15 +306,22 @@ def template_windows(cxr:CXRData, # the declared data (its recipe's presize and 
                      chunk:int=256, # images read at a time
                     ) -> np.ndarray: # (n_rows, 2) int top/left at presize; -1 for rows the split does not use
     "The best-matching crop window of every used image (Pham et al.'s template matching)"
-    from cxr_fast.recipes import template_crop
     p, k = cxr.recipe.presize, cxr.recipe.crop
     at = np.full((len(cxr.catalog.df), 2), -1, np.int64)
     used = np.flatnonzero(cxr.split.subset.notna().to_numpy())
     for i in range(0, len(used), chunk):
         r = used[i:i+chunk]
         x = cxr.cache.array[cxr.cache_rows[r]] if cxr.cache is not None else [square_cxr(f'{cxr.catalog.root}/{q}', p) for q in cxr.catalog.df.path.iloc[r]]
-        for row, a in zip(r, x): at[row] = template_crop(np.asarray(a), template, scales=((k + 0.5)/p,))[1][:2]   # side exactly k
+        for row, a in zip(r, x): at[row] = template_window(np.asarray(a), template, k)
     return at
+
+def template_window(a:np.ndarray, # 2-D uint8 image at the recipe's presize
+                    template:np.ndarray, # 2-D uint8 chest template
+                    crop:int, # side of the window
+                   ) -> tuple: # (top, left)
+    "The best-matching `crop` x `crop` window of one image (normalised cross-correlation, `template_crop`)"
+    from cxr_fast.recipes import template_crop
+    return template_crop(a, template, scales=((crop + 0.5)/min(a.shape),))[1][:2]   # side exactly `crop`
 
 # %% ../nbs/05_data.ipynb #9f312cb8
 def cxr_dataloaders(cat:Catalog, # the catalog
@@ -351,7 +359,7 @@ def cxr_dataloaders(cat:Catalog, # the catalog
     df = cat.df.reset_index(drop=True)
     cxr = CXRData(cat, labs, split, rec, n_channels, stats or imagenet_stats, df[labs].to_numpy(np.float32),
                   MetaEncoder.fit(df.iloc[split.idxs('train')]) if meta else None, eval_rule, c, excluded)
-    if template is not None: cxr.crop_at = template_windows(cxr, template)
+    if template is not None: cxr.template = np.asarray(template, np.uint8); cxr.crop_at = template_windows(cxr, cxr.template)
     device = device if device is not None else settings_device()
     if num_workers is None: num_workers = min(8, defaults.cpus) if torch.cuda.is_available() else 0
     kw = dict(bs=bs, num_workers=num_workers, device=device or default_device(), pin_memory=torch.cuda.is_available(), **kwargs)
