@@ -108,7 +108,10 @@ def _source(obj, input_size, n_channels, preprocessing, labels) -> tuple:
     if hasattr(obj, 'model') and hasattr(obj, 'config'):
         cfg = obj.config
         model, spec, labels = obj.model, preprocessing or cfg['recipe'], labels or cfg['labels']
-        extra = {k: cfg.get(k) for k in ('thresholds', 'calibration', 'meta') if cfg.get(k) is not None}
+        extra = {k: cfg.get(k) for k in ('thresholds', 'calibration', 'meta', 'bayes_chain') if cfg.get(k) is not None}
+        if 'bayes_chain' in extra: extra['bayes_chain_rule'] = ("the outputs are p(label | parent) (conditional training): multiply each label's output "
+                                                                "by its parent's unconditional probability (bayes_chain: parent index, null for a root), before any calibration")
+        if spec.get('crop_mode') == 'template': extra['crop_note'] = "crop where the bundle's template.npy matches best (normalised cross-correlation), not at the centre"
     else:
         model, extra = obj, {}
         spec = preprocessing or preprocess_spec('plain', input_size or obj.input_size, n_channels or obj.n_in, obj.norm_stats)

@@ -89,3 +89,13 @@ def test_bundle_exports_with_its_preprocessing(synth_images, tmp_path):
     z = np.log(np.clip(p, eps, 1 - eps)) - np.log1p(-np.clip(p, eps, 1 - eps))
     by_hand = 1/(1 + np.exp(-z/np.array(side['calibration']['temperature'])))
     assert np.abs(by_hand - bundle.predict_probs(b, synth_images)[1]).max() < TOL   # the bundle's calibrated probabilities
+
+
+def test_sidecar_carries_the_bayes_chain(tmp_path):
+    "A conditional-training bundle's exported outputs are conditional: the sidecar says so and gives the chain"
+    bundle = pytest.importorskip('cxr_fast.bundle')
+    model = cxr_model('timm:resnet10t', 2, n_in=1, input_size=64).eval()
+    spec = preprocess_spec('pham2020', 64, 1); spec.pop('eval_crop')
+    b = bundle.Bundle(model, dict(labels=['Lung Opacity', 'Edema'], recipe=spec, thresholds={'Lung Opacity': 0.5, 'Edema': 0.5}, bayes_chain=[None, 0]))
+    side = json.loads(sidecar_path(export_onnx(b, tmp_path/'ct.onnx')).read_text())
+    assert side['bayes_chain'] == [None, 0] and 'conditional' in side['bayes_chain_rule']
