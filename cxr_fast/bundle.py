@@ -14,7 +14,7 @@ from fastai.vision.all import TensorImageBW, IntToFloatTensor
 from fasttransform import Pipeline
 from fastcore.basics import patch
 import cxr_fast
-from .cache import center_crop, square_cxr, CACHE_RULE
+from .cache import center_crop, CACHE_RULE
 from .recipes import get_recipe, ToChannels, normalize
 from .data import cxr_data, MetaEncoder, template_window
 from .models import cxr_model, PublishedSpatialAttention
@@ -26,9 +26,9 @@ from .hierarchy import bayes_chain, parent_index
 # %% auto #0
 __all__ = ['BUNDLE_VERSION', 'WEIGHTS', 'CONFIG', 'IMAGE_SUFFIXES', 'model_spec', 'recipe_spec', 'catalog_fingerprint',
            'git_commit', 'recorder_metrics', 'run_provenance', 'label_thresholds', 'calibration_dict', 'save_bundle',
-           'read_config', 'build_model', 'read_image', 'read_meta', 'image_files', 'Bundle', 'load_bundle',
-           'apply_calibration', 'bundle_meta', 'input_batches', 'predict_probs', 'prediction_frame', 'check_labels',
-           'save_cams', 'predict_ensemble', 'ensemble_panels']
+           'read_config', 'build_model', 'read_meta', 'image_files', 'Bundle', 'load_bundle', 'apply_calibration',
+           'bundle_meta', 'input_batches', 'predict_probs', 'prediction_frame', 'check_labels', 'save_cams',
+           'predict_ensemble', 'ensemble_panels']
 
 # %% ../nbs/16_bundle.ipynb #44f44e07
 BUNDLE_VERSION = 1
@@ -161,12 +161,6 @@ def build_model(spec:dict, # the bundle's `model` entry
     return cxr_model(s.pop('arch'), s.pop('n_out'), pretrained=False, **s.pop('kwargs', {}), **s)
 
 # %% ../nbs/16_bundle.ipynb #20629459
-def read_image(path:Path|str, # a PNG (8/16-bit), JPEG or DICOM file
-               size:int, # side of the result (the recipe's presize)
-              ) -> np.ndarray:
-    "(size, size) uint8 by the cache rule (`square_cxr`; a DICOM's display image by the same rule, `read_any`)"
-    return read_any(path, size) if is_dicom(path) else square_cxr(path, size)
-
 def read_meta(path:Path|str, # an image file
              ) -> dict:
     "age, sex, view of a DICOM's header (None where unknown; all None for PNG/JPEG)"
@@ -210,7 +204,7 @@ class Bundle:
                path:Path|str, # an image file
               ) -> np.ndarray:
         "(crop, crop) uint8 image of one file: the cache rule at `presize`, then the centre `crop`"
-        a, k = read_image(path, self.recipe['presize']), self.recipe['crop']
+        a, k = read_any(path, self.recipe['presize']), self.recipe['crop']     # PNG/JPEG by the cache rule, a DICOM's display image by the same rule
         if self.template is None: return np.ascontiguousarray(center_crop(a, k))
         t, l = template_window(a, self.template, k); return np.ascontiguousarray(a[t:t+k, l:l+k])
     def to_input(self,
