@@ -68,6 +68,8 @@ class NbdevClient(NotebookClient):
         return await super().async_execute_cell(cell, cell_index, execution_count=execution_count, store_history=store_history)
 
 # %% ../nbs/18_docs.ipynb #50cbc264
+_KERNEL_FILE = re.compile(r'\S*ipykernel_\d+[/\\]\d+\.py')   # a warning's cell file: a new name in each kernel
+
 def execute_notebook(fn:Path|str, # the notebook to run and save in place
                      flags:str|list='', # test flags to run anyway (e.g. 'slow')
                      timeout:int|None=600, # seconds per cell
@@ -80,8 +82,11 @@ def execute_notebook(fn:Path|str, # the notebook to run and save in place
     run = cells_to_run(fn, flags)
     for c in nb.cells:
         if c.cell_type == 'code' and c.get('id') not in run: c.outputs, c.execution_count = [], None
-    NbdevClient(nb, run, timeout=timeout, kernel_name=kernel, record_timing=False,
-                resources={'metadata': {'path': str(fn.parent)}}).execute()
+    NbdevClient(nb, run, timeout=timeout, kernel_name=kernel, record_timing=False, resources={'metadata': {'path': str(fn.parent)}},
+                extra_arguments=['--IPKernelApp.log_level=ERROR']).execute()   # no kernel start-up chatter in the outputs
+    for c in nb.cells:
+        for o in c.get('outputs', []):
+            if o.output_type == 'stream': o.text = _KERNEL_FILE.sub('<cell>', o.text)
     nbformat.write(nb, fn)
     with working_directory(fn.parent): nbdev_clean(fname=str(fn))
     return time.time() - t0
@@ -100,7 +105,8 @@ def execute_notebooks(files:list|None=None, # notebooks (default: `site_notebook
     for f in files:
         try: print(f"{f}: {execute_notebook(f, flags=flags, timeout=timeout):.0f} s", flush=True)
         except Exception as e:
-            failed.append(f); print(f"{f}: FAILED: {str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}", flush=True)
+            msg = re.sub(r'\x1b\[[\d;]*m', '', str(e)).strip()                   # nbclient's error, without its colours
+            failed.append(f); print(f"{f}: FAILED: {msg.splitlines()[-1] if msg else type(e).__name__}", flush=True)
     return failed
 
 # %% ../nbs/18_docs.ipynb #61e9f158
