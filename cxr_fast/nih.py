@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from .config import dataset_root
 from .catalog import (Catalog, CatalogError, load_spec, find_file, read_table, row_refs, map_values, tidy_frame,
-                              arrow_strings, multi_hot, check_paths, read_split_lists, report_rows, warn_problems)
+                              arrow_strings, vocab_index, check_paths, read_split_lists, report_rows, warn_problems)
 
 # %% auto #0
-__all__ = ['split_findings', 'blank_cells', 'nih_age', 'resolve_layout', 'load_nih']
+__all__ = ['split_findings', 'file_stem', 'blank_cells', 'nih_age', 'resolve_layout', 'load_nih']
 
 # %% ../nbs/01a_nih.ipynb #a54b25a3
 def split_findings(s:pd.Series, # `Finding Labels` column
@@ -27,12 +27,25 @@ def split_findings(s:pd.Series, # `Finding Labels` column
     "Multi-hot matrix from separator-joined label strings; unknown label strings are an error naming the rows"
     import pyarrow.compute as pc
     parts = pc.split_pattern(pc.fill_null(arrow_strings(s), ''), sep)
-    items = pd.Series(pc.list_flatten(parts).to_pandas().to_numpy(object), index=pc.list_parent_indices(parts).to_numpy(), name=s.name)
-    items = items[items != '']
-    if (unknown := ~items.isin(labels)).any():
-        rows = np.zeros(len(s), bool); rows[items.index[unknown]] = True
-        raise CatalogError(f"{path}: unknown label(s) {sorted(set(items[unknown]))[:10]} in column {s.name!r} at {row_refs(df if df is not None else s.to_frame(), rows, key)}; known: {labels}")
-    return multi_hot(items, len(s), labels)
+    items, row = pc.list_flatten(parts), pc.list_parent_indices(parts).to_numpy()
+    known = (code := vocab_index(items, labels)) >= 0                 # one hash pass; '' (a blank cell) is no label
+    if not known.all() and (unknown := ~known & pc.not_equal(items, '').to_numpy(zero_copy_only=False)).any():
+        rows = np.zeros(len(s), bool); rows[row[unknown]] = True
+        raise CatalogError(f"{path}: unknown label(s) {sorted(set(np.array(items.to_pylist(), object)[unknown]))[:10]} in column {s.name!r} at {row_refs(df if df is not None else s.to_frame(), rows, key)}; known: {labels}")
+    yt = np.zeros((len(labels), len(s)), np.float32)                   # label-major: each label column contiguous
+    yt[code[known], row[known]] = 1
+    return yt.T
+
+# %% ../nbs/01a_nih.ipynb #0ff175f7
+def file_stem(names:pd.Series, # file names
+             ) -> pd.Series:
+    "Each name without its extension: the text before the last '.' (the whole name where there is none)"
+    import pyarrow.compute as pc
+    a, first = arrow_strings(names), names.iloc[0] if len(names) else None
+    ext = '.' + first.rsplit('.', 1)[1] if isinstance(first, str) and '.' in first else None
+    if ext and pc.all(pc.ends_with(a, ext)).as_py() is not False: a = pc.utf8_slice_codeunits(a, 0, -len(ext))   # one shared extension: cut it
+    else: a = pc.replace_substring_regex(a, r'\.[^.]*$', '')
+    return pd.Series(a.to_pandas().array, index=names.index, name=names.name)
 
 # %% ../nbs/01a_nih.ipynb #3f1a9c02
 def blank_cells(s:pd.Series, # a text column
@@ -86,13 +99,15 @@ def load_nih(root:Path|str|None=None, # folder with `Data_Entry_2017*.csv` and t
     t = read_table(path, col, dtype={col['patient']: str}, key=col['image'])
     names, key = t[col['image']], col['image']
     base = dict(path=resolve_layout(root, spec['layouts'], names, image_dir), patient=t[col['patient']],
-                study=names.str.rsplit('.', n=1).str[0], view=map_values(t[col['view']], spec['values']['view'], path, key, t),
+                study=file_stem(names), view=map_values(t[col['view']], spec['values']['view'], path, key, t),
                 frontal=True, sex=map_values(t[col['sex']], spec['values']['sex'], path, key, t), age=nih_age(t[col['age']]),
                 split=read_split_lists(Path(split_dir) if split_dir else root, spec['splits']['official'], names) if splits else None,
                 followup=t[col['followup']].to_numpy())
     y = split_findings(t[col['findings']], spec['labels'], md['separator'], path, t, key)
     check_paths(base['path'], path)
-    df, blank = tidy_frame(base, y, spec['labels']), blank_cells(t[col['findings']])
+    blank = np.zeros(len(t), bool)
+    if (none := ~y.any(1)).any(): blank[none] = blank_cells(t[col['findings']][none])    # only a row without labels can be blank
+    df = tidy_frame(base, y, spec['labels'])
     problems = report_rows(path, t, blank, key, column=col['findings'], problem="blank (expected findings joined by '|', or 'No Finding'); the image is left out")
     warn_problems(problems, key)                                 # every row is checked above, so row numbers are the file's
     return Catalog('nih', df[~blank].reset_index(drop=True) if blank.any() else df, list(spec['labels']), spec, root,

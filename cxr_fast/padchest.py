@@ -27,9 +27,11 @@ def parse_label_lists(s:pd.Series, # `Labels` column
     ok = pc.fill_null(pc.match_substring_regex(a, _LIST_RE), False)
     inner = pc.utf8_slice_codeunits(pc.utf8_trim_whitespace(pc.filter(a, ok)), 1, -1)
     parts = pc.split_pattern_regex(inner, r"'\s*,\s*'")
-    items = pd.Series(pc.utf8_trim(pc.list_flatten(parts), "' ").to_pandas().to_numpy(object),
-                      index=np.flatnonzero(ok.to_numpy(zero_copy_only=False))[pc.list_parent_indices(parts).to_numpy()])
-    return items[items != ''], pd.Series(~ok.to_numpy(zero_copy_only=False), index=s.index)
+    flat, ok = pc.utf8_trim(pc.list_flatten(parts), "' "), ok.to_numpy(zero_copy_only=False)
+    keep = pc.not_equal(flat, '')                                     # empty entries ('') are no label
+    items = pd.Series(pc.filter(flat, keep).to_pandas().array,
+                      index=np.flatnonzero(ok)[pc.list_parent_indices(parts).to_numpy()[keep.to_numpy(zero_copy_only=False)]])
+    return items, pd.Series(~ok, index=s.index)
 
 # %% ../nbs/01c_padchest.ipynb #4fc910c8
 PADCHEST_ROOTS = ('radiological finding', 'differential diagnosis')
@@ -91,18 +93,21 @@ def load_padchest(root:Path|str|None=None, # folder with the 160K csv and the nu
                   image_dir:str|None=None, # one image folder relative to root, instead of the numbered `ImageDir` folders
                  ) -> Catalog:
     "PadChest as a `Catalog`: every row of the table, every label of the vocabulary (raw 1/0), view from `Projection`, sex, age; rows without a usable label list kept with blank labels and flagged"
+    import pyarrow as pa, pyarrow.compute as pc
     spec = load_spec('padchest'); md, v = spec['metadata'], spec['values']; col = md['columns']; key = col['image']
     root = Path(root) if root is not None else (None if csv else dataset_root('padchest'))
     path = Path(csv) if csv else find_file(root, md['files'])
-    t = read_table(path, col, dtype={c: str for c in (col['patient'], col['study'], col['dir'], col['labels'])}, key=key)
+    t = read_table(path, col, dtype={c: str for c in (col['patient'], col['study'], col['dir'], col['labels'])}, key=key, multiline=True)
     items, bad = parse_label_lists(t[col['labels']])
     vocab = spec['labels']
     y = multi_hot(items, len(t), vocab, path, t, key)                     # every row kept: errors name the file's rows
     status = label_list_status(t[col['labels']], items, bad); off = status != ''
     if off.any(): y[off] = np.nan                                          # no label list: blank, never negative
     view = map_values(t[col['projection']], v['view'], path, key, t)
-    folder = t[col['dir']] if image_dir is None else pd.Series(image_dir.rstrip('/'), index=t.index)
-    base = dict(path=folder.str.cat(t[col['image']], sep='/'), patient=t[col['patient']], study=t[col['study']],
+    img = arrow_strings(t[col['image']]); txt = lambda x: pa.scalar(x, img.type)
+    folder = arrow_strings(t[col['dir']]).cast(img.type) if image_dir is None else txt(image_dir.rstrip('/'))
+    paths = pd.Series(pc.binary_join_element_wise(folder, img, txt('/')).to_pandas().array, index=t.index)   # folder/image
+    base = dict(path=paths, patient=t[col['patient']], study=t[col['study']],
                 view=view, frontal=view.isin(v['frontal_views']), sex=map_values(t[col['sex']], v['sex'], path, key, t),
                 age=padchest_age(t[col['birth']], t[col['date']]), split=None, method=t[col['method']], labelled=~off)
     df = tidy_frame(base, y, vocab)
