@@ -190,6 +190,7 @@ myst_enable_extensions = ['dollarmath', 'amsmath']
 html_theme = 'furo'
 html_title = {title!r}
 html_permalinks_icon = '#'
+html_show_copyright = False
 html_favicon = 'favicon.png'
 exclude_patterns = ['_build', '**.ipynb_checkpoints']
 suppress_warnings = ['myst.header', 'myst.xref_missing', 'misc.highlighting_failure', 'mystnb.unknown_mime_type']
@@ -236,7 +237,8 @@ def stage_docs(src:Path, # an empty folder to write the Sphinx project into
     if (nbs/'images').is_dir(): shutil.copytree(nbs/'images', src/'images')
     pages = []
     if readme.exists():
-        (src/'readme.md').write_text(readme.read_text().replace('](nbs/', ']('))
+        text = re.sub(r'\A#[^\n]*', '# README', readme.read_text().replace('](nbs/', '](')) # its links into nbs/ made relative
+        (src/'readme.md').write_text(text)
         pages.append('readme')
     (src/'api'/'index.md').parent.mkdir(exist_ok=True)
     (src/"api"/"index.md").write_text("# API reference\n\nOne page per module, from the docments.\n\n" + _toctree('Modules', [a.removeprefix('api/') for a in api]))
@@ -259,9 +261,11 @@ def build_docs(out:Path|str='_site', # the folder of the built site (replaced)
     with tempfile.TemporaryDirectory() as d:
         src = Path(d)/'src'; src.mkdir()
         stage_docs(src, nbs, readme, package)
-        if out.exists(): shutil.rmtree(out)
-        args = ['-b', 'html', '-d', str(Path(d)/'doctrees'), *(['-q'] if quiet else []), str(src), str(out)]
+        html = Path(d)/'build'/'html'                      # myst-nb writes beside the build folder: keep that in `d`
+        args = ['-b', 'html', '-d', str(Path(d)/'build'/'doctrees'), *(['-q'] if quiet else []), str(src), str(html)]
         if (rc := build_main(args)) != 0: raise RuntimeError(f"sphinx-build failed (exit {rc}) building {out}")
+        if out.exists(): shutil.rmtree(out)
+        shutil.move(html, out)
     return out/'index.html'
 
 # %% ../nbs/18_docs.ipynb #f9efc860
