@@ -6,7 +6,8 @@ Docs: https://cxr-fast.github.io/cxr_fast/docs.html.md"""
 
 # %% ../nbs/18_docs.ipynb #51e54eb3
 from __future__ import annotations
-import argparse, importlib, inspect, re, shutil, sys, tempfile, time
+import argparse, contextlib, importlib, inspect, re, shutil, sys, tempfile, time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
@@ -92,21 +93,28 @@ def execute_notebook(fn:Path|str, # the notebook to run and save in place
     return time.time() - t0
 
 # %% ../nbs/18_docs.ipynb #90daf318
+def _try_execute(f:Path, flags, timeout):
+    try: return execute_notebook(f, flags=flags, timeout=timeout)
+    except Exception as e:
+        msg = re.sub(r'\x1b\[[\d;]*m', '', str(e)).strip()                       # nbclient's error, without its colours
+        return f"FAILED: {msg.splitlines()[-1] if msg else type(e).__name__}"
+
 def execute_notebooks(files:list|None=None, # notebooks (default: `site_notebooks(nbs)`)
                       nbs:Path|str|None=None, # the notebooks folder
                       only:str|None=None, # regex: run only the notebooks whose name matches
                       flags:str|list='', # test flags to run anyway
                       timeout:int|None=600, # seconds per cell
+                      n_workers:int=1, # notebooks run at the same time (each in its own process and kernel)
                      ) -> list: # the notebooks that failed
     "Run notebooks in place, keeping their outputs; print the time of each and return the failures"
     files = [Path(f) for f in files] if files is not None else site_notebooks(nbs)
     if only: files = [f for f in files if re.search(only, f.name)]
-    failed = []
-    for f in files:
-        try: print(f"{f}: {execute_notebook(f, flags=flags, timeout=timeout):.0f} s", flush=True)
-        except Exception as e:
-            msg = re.sub(r'\x1b\[[\d;]*m', '', str(e)).strip()                   # nbclient's error, without its colours
-            failed.append(f); print(f"{f}: FAILED: {msg.splitlines()[-1] if msg else type(e).__name__}", flush=True)
+    args = (files, [flags]*len(files), [timeout]*len(files))
+    with ProcessPoolExecutor(n_workers) if n_workers > 1 else contextlib.nullcontext() as ex:
+        results, failed = (ex.map if ex else map)(_try_execute, *args), []
+        for f, r in zip(files, results):
+            print(f"{f}: {r:.0f} s" if isinstance(r, float) else f"{f}: {r}", flush=True)
+            if not isinstance(r, float): failed.append(f)
     return failed
 
 # %% ../nbs/18_docs.ipynb #61e9f158
@@ -277,13 +285,14 @@ def docs_args(p:argparse.ArgumentParser, # the parser (or subparser) to add the 
     p.add_argument('--execute', action='store_true', help='first run the notebooks in place, saving their outputs')
     p.add_argument('--only', default=None, help='with --execute: run only the notebooks whose name matches this regex')
     p.add_argument('--flags', default='', help="with --execute: test flags to run anyway, e.g. 'slow'")
+    p.add_argument('--n-workers', type=int, default=1, help='with --execute: notebooks run at the same time (default: 1)')
     p.add_argument('--no-build', action='store_true', help='with --execute: do not build the site')
     return p
 
 def cmd_docs(a:argparse.Namespace, # the parsed options of `docs_args`
             ) -> int: # 0, or 1 when a notebook failed to run
     "Run the notebooks (with `--execute`) and build the site"
-    failed = execute_notebooks(nbs=a.nbs, only=a.only, flags=a.flags) if a.execute else []
+    failed = execute_notebooks(nbs=a.nbs, only=a.only, flags=a.flags, n_workers=a.n_workers) if a.execute else []
     if failed: print(f"{len(failed)} notebook(s) failed and were left as they were: {', '.join(map(str, failed))}", file=sys.stderr)
     if not a.no_build:
         t0 = time.time(); index = build_docs(a.out, a.nbs)
