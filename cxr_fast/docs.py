@@ -302,7 +302,11 @@ def cmd_docs(a:argparse.Namespace, # the parsed options of `docs_args`
 
 def main(argv:list|None=None, # arguments (default: `sys.argv[1:]`)
         ) -> int:
-    "`python -m cxr_fast.docs`: build the docs site (and run the notebooks first with `--execute`)"
-    return cmd_docs(docs_args(argparse.ArgumentParser('python -m cxr_fast.docs', description=main.__doc__)).parse_args(argv))
+    "`python -m cxr_fast.docs`: build the docs site (and run the notebooks first with `--execute`); errors in one line, exit 2"
+    a = docs_args(argparse.ArgumentParser('python -m cxr_fast.docs', description=main.__doc__)).parse_args(argv)
+    try: return cmd_docs(a)
+    except (FileNotFoundError, RuntimeError) as e:
+        print(f"python -m cxr_fast.docs: error: {e}", file=sys.stderr)
+        return 2
 
 if __name__ == '__main__' and getattr(globals().get('__spec__'), 'name', None) == 'cxr_fast.docs': sys.exit(main())
