@@ -231,7 +231,7 @@ def plot_runs(table:pd.DataFrame, # the runs table of `run_grid`
              ):
     "Bar chart of a headline metric per run; runs that are not `ok` marked with their status"
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(max(4, 0.6*len(table) + 2), 3))
+    fig, ax = plt.subplots(figsize=(max(4, 0.6*len(table) + 2), 3 + 0.06*max(map(len, table.run.astype(str)), default=0)))   # room for the names
     vals = table[metric] if metric in table else pd.Series([float('nan')]*len(table))
     ax.bar(range(len(table)), vals.fillna(0), color=['tab:red' if s != 'ok' else 'tab:blue' for s in table.status])
     for i, s in enumerate(table.status):
