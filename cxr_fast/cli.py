@@ -150,7 +150,8 @@ def cmd_export(a:argparse.Namespace, # the parsed options of `cxr-fast export`
     return 0
 
 # %% ../nbs/90_cli.ipynb #0307c781
-BENCHMARKS = ('data', 'catalog')
+BENCHMARKS = dict(data=('bench_data.py',), catalog=('bench_catalog.py',), scale=('bench_scale.py',),
+                  gpu=('bench_data.py', '--only-gpu'))   # name -> the script and the arguments it always gets
 
 def benchmarks_dir() -> Path:
     "Dev only: `tests/benchmarks/` of a repository checkout (the working directory's, else an editable install's source)"
@@ -165,7 +166,8 @@ def cmd_bench(a:argparse.Namespace, # the parsed options of `cxr-fast bench`
              ) -> int:
     "Run a benchmark script; its exit code is ours"
     import subprocess
-    return subprocess.call([sys.executable, str(benchmarks_dir()/f'bench_{a.what}.py'), *a.args])
+    script, *preset = BENCHMARKS[a.what]
+    return subprocess.call([sys.executable, str(benchmarks_dir()/script), *preset, *a.args])
 
 # %% ../nbs/90_cli.ipynb #07f9a274
 def _data_args(p):
@@ -218,7 +220,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('bundle', help='a bundle folder'); p.add_argument('--onnx', help='ONNX file to write')
     p.add_argument('--torchscript', help='TorchScript file to write')
     p = sub.add_parser('bench', help='run a benchmark script of the repository (tests/benchmarks)')
-    p.add_argument('what', choices=BENCHMARKS, help='data: image decoding, cache, loader, GPU; catalog: metadata loading')
+    p.add_argument('what', choices=list(BENCHMARKS), help='data: image decoding, cache, loader, GPU; catalog: metadata loading; '
+                   'scale: the whole pipeline at full row counts; gpu: the GPU throughput table alone')
     p.add_argument('args', nargs=argparse.REMAINDER, help='passed to the script, e.g. --repeats 7')
     return ap
 

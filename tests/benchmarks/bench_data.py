@@ -9,7 +9,10 @@
 2. Loader throughput, images per second on one core, before GPU transforms (no augmentation, no normalisation):
    batches read from the cache (`CXRDataLoader.create_batch`), vs the on-the-fly fastai DataLoaders decoding the files
    (num_workers=0), vs torchxrayvision's NIH dataset item (PNG -> centre crop -> resize to 224).
-3. GPU training throughput: needs CUDA; this script says so and prints no number when there is none.
+3. GPU training throughput (`--only-gpu` runs only this; `cxr-fast bench gpu` is the same): DenseNet-121 at 224 px in
+   fp32, bf16 and fp16, each with and without channels-last: model-only vs end-to-end from the cache and from the files
+   (1024 px PNGs), then 10x TTA inference; one table, under 10 minutes on one GPU. Needs CUDA; this script says so and
+   prints no number when there is none (`--gpu-dry-run` runs the same code on the CPU with a tiny model, no numbers).
 Medians over repeats; ratios measured in the same run. Results go to tests/benchmarks/BENCHMARKS.md."""
 import argparse, os, statistics, tempfile, time, warnings
 from pathlib import Path
@@ -116,9 +119,25 @@ def bench_loader(size, repeats, tmp):
                          vs_torchxrayvision=lambda d: (d.img_s/xrv_rate).round(1))
 
 
-def bench_gpu(tmp, n=2048, bs=128, steps=30, size=224, arch='densenet121', device='cuda'):
-    """DenseNet-121 at 224 px: model-only vs end-to-end (cache -> CXRDataLoader -> GPU transforms -> step) img/s, per precision; 10x TTA.
-    A step's time runs from the end of the previous step to the end of this one, so end-to-end includes fetching the batch."""
+PRECISIONS = [(prec, cl) for cl in (False, True) for prec in ('fp32', 'bf16', 'fp16')]
+
+
+def upscale_files(cat, side:int, workers:int):
+    "Rewrite every image of `cat` at `side` px (bilinear), so decoding from files costs what real NIH PNGs (1024 px) cost"
+    import cv2
+    from concurrent.futures import ThreadPoolExecutor
+    def one(p):
+        a = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+        assert cv2.imwrite(str(p), cv2.resize(a, (side, side), interpolation=cv2.INTER_LINEAR))
+    with ThreadPoolExecutor(workers) as ex: list(ex.map(one, [cat.root/p for p in cat.df.path]))
+
+
+def bench_gpu(tmp, n=2048, bs=128, steps=30, size=224, arch='densenet121', device='cuda', file_size=1024):
+    """DenseNet-121 at 224 px, per precision (fp32, bf16, fp16) with and without channels-last: img/s of a training step
+    on a fixed batch already on the device (model only), and end to end from the cache and from the files (PNG at
+    `file_size` px, decoded by the DataLoader's workers), each through `CXRDataLoader` and the recipe's GPU transforms;
+    then 10x TTA inference from the cache. A step's time runs from the end of the previous step to the end of this one,
+    so end-to-end includes fetching the batch; the median over the steps after the first 5 is reported."""
     from fastai.torch_core import set_seed
     from cxr_fast.synth import synth
     from cxr_fast.nih import load_nih
@@ -131,14 +150,17 @@ def bench_gpu(tmp, n=2048, bs=128, steps=30, size=224, arch='densenet121', devic
     from cxr_fast.policies import PolicyMap, apply_policy
     from cxr_fast.ensemble import tta_predict
     from cxr_fast.train import cxr_learner
-    torch.set_num_threads(os.cpu_count())
     cuda = device.startswith('cuda')
+    torch.set_num_threads(os.cpu_count() if cuda else 1)              # the CPU dry run: one thread (no spinning on a shared machine)
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     cat = load_nih(synth('nih', tmp/'nih', n=n, size=256, seed=0))
+    upscale_files(cat, file_size, os.cpu_count() or 1)
     split = official_split(cat, valid_frac=0.1)
     pre = get_recipe('baltruschat2019', size).presize                  # 256 for 224 px
     cache = open_cache(build_cache(cat, pre, tmp/f'nih-{pre}', progress=False))
-    dls = cxr_dataloaders(cat, split, 'findings14', recipe='baltruschat2019', size=size, bs=bs, cache=cache, device=device)
+    kw = dict(labels='findings14', recipe='baltruschat2019', size=size, bs=bs, device=device)
+    dls = cxr_dataloaders(cat, split, cache=cache, **kw)
+    files = cxr_dataloaders(cat, split, cache=None, **kw)
     pm = PolicyMap(dls.cxr.labels)
 
     def rate(prec, channels_last, batches):
@@ -162,13 +184,16 @@ def bench_gpu(tmp, n=2048, bs=128, steps=30, size=224, arch='densenet121', devic
     x0 = torch.randn(bs, 3, size, size, device=device); y0 = (torch.rand(bs, 14, device=device) > 0.8).float()
     def fixed():
         while True: yield x0, y0
-    def real():
-        while True: yield from dls.train
+    def loop(d):
+        def batches():
+            while True: yield from d.train
+        return batches
     rows = []
-    for prec, cl in [('fp32', False), ('bf16', False), ('bf16', True), ('fp16', True)]:
-        mo, e2e = rate(prec, cl, fixed), rate(prec, cl, real)
-        rows.append(dict(precision=prec + (' + channels_last' if cl else ''), model_only_img_s=round(mo), end_to_end_img_s=round(e2e), ratio=round(e2e/mo, 3)))
-    df = pd.DataFrame(rows); df['vs_fp32'] = (df.model_only_img_s/df.model_only_img_s[0]).round(2)
+    for prec, cl in PRECISIONS:
+        mo, c, f = rate(prec, cl, fixed), rate(prec, cl, loop(dls)), rate(prec, cl, loop(files))
+        rows.append(dict(precision=prec, channels_last=cl, model_only_img_s=round(mo), from_cache_img_s=round(c), from_files_img_s=round(f),
+                         cache_vs_model=round(c/mo, 3), files_vs_model=round(f/mo, 3)))
+    df = pd.DataFrame(rows); df['model_vs_fp32'] = (df.model_only_img_s/df.model_only_img_s[0]).round(2)
     learn = cxr_learner(dls, arch, pretrained=False, precision='bf16' if cuda else 'fp32', path=tmp/'gpu')
     tdl = subset_dl(dls, 'test')
     sync(); t = time.perf_counter(); tta_predict(learn, tdl, n=10); sync()
@@ -198,14 +223,17 @@ def sections_1_2(a):
 def section_3(a):
     if a.gpu_dry_run:
         with tempfile.TemporaryDirectory() as d:
-            df, _ = bench_gpu(Path(d), n=96, bs=8, steps=3, size=64, arch='timm:resnet10t', device='cpu')
-        print(f'\n3. GPU section: CPU dry run of its code ({len(df)} precision rows + TTA ran); its numbers are not GPU numbers and are not printed')
+            df, _ = bench_gpu(Path(d), n=96, bs=4, steps=2, size=32, arch='timm:test_resnet', device='cpu', file_size=64)
+        ran = f"{len(df)} precision rows x (model only, from cache, from files) + TTA ran"
+        print(f'\n3. GPU section: CPU dry run of its code ({ran}); its numbers are not GPU numbers and are not printed')
+        print('rows:', ', '.join(f"{p}{' + channels_last' if cl else ''}" for p, cl in zip(df.precision, df.channels_last)), '; columns:', ', '.join(df.columns))
         return
     if not torch.cuda.is_available(): print('\n3. GPU training throughput: no GPU on this machine: not measured'); return
     with tempfile.TemporaryDirectory() as d:
         df, tta = bench_gpu(Path(d))
-        print(f'\n3. GPU training throughput on {torch.cuda.get_device_name()} (median step time over 25 steps)'); print(df.to_string(index=False))
-        print(f'10x TTA inference: {tta:.0f} img/s')
+        print(f'\n3. GPU training throughput on {torch.cuda.get_device_name()}, DenseNet-121 at 224 px, batches of 128, img/s from the '
+              f'median step time over 25 steps (torch {torch.__version__}, {os.cpu_count()} CPU cores for the file decoding)'); print(df.to_string(index=False))
+        print(f'10x TTA inference from the cache (bf16): {tta:.0f} img/s')
 
 
 if __name__ == '__main__': main()
