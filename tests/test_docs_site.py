@@ -115,7 +115,7 @@ def test_every_page_loads_in_chromium(site, served, tmp_path):
             for name, rel in [('home', 'index.html'), ('notebook', shot_page)]:
                 page.goto(served + rel, wait_until='load'); page.evaluate(_IMAGES_JS)
                 shots[name] = tmp_path/f'{name}.png'
-                page.screenshot(path=str(shots[name]), full_page=name == 'notebook')
+                page.screenshot(path=str(shots[name]), full_page=True)
         finally: ctx.close()
     assert not problems, f"{len(problems)} of {len(pages)} pages have problems:\n" + json.dumps(problems, indent=1)[:5000]
     for p in shots.values(): assert p.stat().st_size > 10_000, f"screenshot {p} is (nearly) empty"
