@@ -1,7 +1,8 @@
 """The docs site builds from the notebooks as saved (never executed here) and every page of it works in a real
 browser: headless Chromium from the system's package manager, driven by Playwright (no browser download). Every
-page answers 200, logs no console error, fails no request, and every <img> on it loads; the home page and the
-notebook page with the most figures are screenshotted into the test's temp folder (run with -s to see the paths).
+page answers 200, logs no console error, fails no request, every <img> on it loads and its formulas are typeset
+(MathJax served by the site itself); the home page and the notebook page with the most figures are screenshotted
+into the test's temp folder (run with -s to see the paths).
 Without Chromium (or Playwright) the browser test skips, except in CI (CI=true), where it fails."""
 import functools, json, os, threading, time
 from http.server import ThreadingHTTPServer, SimpleHTTPRequestHandler
@@ -91,7 +92,7 @@ def test_every_page_loads_in_chromium(site, served, tmp_path):
     sync_playwright = _browser_or_skip()
     out, _ = site
     pages = sorted(p.relative_to(out).as_posix() for p in out.rglob('*.html') if not p.relative_to(out).parts[0].startswith('_'))
-    problems, n_imgs, imgs_per_page, t0 = {}, 0, {}, time.time()
+    problems, n_imgs, n_formulas, imgs_per_page, t0 = {}, 0, 0, {}, time.time()
     with sync_playwright() as pw:
         ctx = pw.chromium.launch_persistent_context(str(tmp_path/'profile'), executable_path=str(CHROMIUM), headless=True, args=ARGS)
         try:
@@ -105,8 +106,11 @@ def test_every_page_loads_in_chromium(site, served, tmp_path):
                 errors.clear()
                 resp = page.goto(served + rel, wait_until='load')
                 imgs = page.evaluate(_IMAGES_JS)
+                n_math, n_typeset = page.evaluate("() => [document.querySelectorAll('.math').length, document.querySelectorAll('mjx-container').length]")
                 bad = ([f"HTTP {resp.status}"] if resp is None or resp.status != 200 else []) + errors + \
-                      [f"image did not load: {src}" for src, ok in imgs if not ok]
+                      [f"image did not load: {src}" for src, ok in imgs if not ok] + \
+                      ([f"{n_math} formulas, none typeset by the site's own MathJax"] if n_math and not n_typeset else [])
+                n_formulas += n_typeset
                 if bad: problems[rel] = bad
                 n_imgs += len(imgs); imgs_per_page[rel] = len(imgs)
             nb_pages = [_page(n) for n in site_notebooks(NBS) if n.name != 'index.ipynb']
@@ -119,5 +123,5 @@ def test_every_page_loads_in_chromium(site, served, tmp_path):
         finally: ctx.close()
     assert not problems, f"{len(problems)} of {len(pages)} pages have problems:\n" + json.dumps(problems, indent=1)[:5000]
     for p in shots.values(): assert p.stat().st_size > 10_000, f"screenshot {p} is (nearly) empty"
-    print(f"\n{len(pages)} pages opened in Chromium in {time.time()-t0:.0f} s, {n_imgs} images loaded; "
+    print(f"\n{len(pages)} pages opened in Chromium in {time.time()-t0:.0f} s, {n_imgs} images loaded, {n_formulas} formulas typeset; "
           f"screenshots: home {shots['home']}, notebook ({shot_page}) {shots['notebook']}")
