@@ -201,7 +201,7 @@ html_permalinks_icon = '#'
 html_show_copyright = False
 html_favicon = 'favicon.png'
 exclude_patterns = ['_build', '**.ipynb_checkpoints']
-suppress_warnings = ['myst.header', 'myst.xref_missing', 'misc.highlighting_failure', 'mystnb.unknown_mime_type']
+suppress_warnings = ['myst.header']   # nbdev notebooks may skip heading levels
 """
 
 def _favicon(path:Path):
@@ -262,6 +262,7 @@ def build_docs(out:Path|str='_site', # the folder of the built site (replaced)
                readme:Path|str|None=None, # the README page (default: `README.md` beside `nbs`)
                package:str='cxr_fast', # the package whose modules get API pages
                quiet:bool=True, # only Sphinx's warnings and errors
+               strict:bool=False, # fail on any warning (a broken link between pages, a bad directive)
               ) -> Path: # `out/index.html`
     "Build the static site of the notebooks, as saved, into `out`"
     from sphinx.cmd.build import build_main
@@ -270,7 +271,7 @@ def build_docs(out:Path|str='_site', # the folder of the built site (replaced)
         src = Path(d)/'src'; src.mkdir()
         stage_docs(src, nbs, readme, package)
         html = Path(d)/'build'/'html'                      # myst-nb writes beside the build folder: keep that in `d`
-        args = ['-b', 'html', '-d', str(Path(d)/'build'/'doctrees'), *(['-q'] if quiet else []), str(src), str(html)]
+        args = ['-b', 'html', '-d', str(Path(d)/'build'/'doctrees'), *(['-q'] if quiet else []), *(['-W', '--keep-going'] if strict else []), str(src), str(html)]
         if (rc := build_main(args)) != 0: raise RuntimeError(f"sphinx-build failed (exit {rc}) building {out}")
         if out.exists(): shutil.rmtree(out)
         shutil.move(html, out)

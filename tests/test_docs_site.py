@@ -23,7 +23,7 @@ def site(tmp_path_factory):
     "The site built from the repository's notebooks as they are, with the build's seconds"
     out = tmp_path_factory.mktemp('docs')/'site'
     t0 = time.time()
-    build_docs(out, NBS, ROOT/'README.md')
+    build_docs(out, NBS, ROOT/'README.md', strict=True)               # any Sphinx warning (a broken link) fails
     return out, time.time() - t0
 
 
