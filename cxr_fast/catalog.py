@@ -94,13 +94,14 @@ def _utf8_error(path, cols:list, key:str|None) -> str|None:
 
 def read_table(path:Path, # a `.csv` or `.csv.gz` file
                columns:dict, # role -> column name; every named column must be present
-               dtype:dict|None=None, # `{column: str}` keeps those columns as text (ids with leading zeros, mixed ids)
+               dtype:dict|None=None, # `{column: str}` keeps text (ids with leading zeros); `'category'`: few distinct values; `float`: numbers
                key:str|None=None, # identifying column, to name a row in errors
                multiline:bool=False, # values may span lines (PadChest's reports): read with the slower line-safe reader at once
               ) -> pd.DataFrame:
     "Read only the catalog's `columns` of `path` (pyarrow's CSV reader): missing columns, an empty file, no data rows or non-UTF-8 bytes are errors naming file, row and column"
     cols = list(dict.fromkeys(columns.values())); types = {c: pa.string() for c, ty in (dtype or {}).items() if ty is str}
-    try: t = _csv(_inflate(path), cols, types, multiline)     # one pass over a clean file; any doubt: the checking read below
+    fast = {**types, **{c: {float: pa.float64(), 'category': pa.dictionary(pa.int32(), pa.string())}[ty] for c, ty in (dtype or {}).items() if ty in (float, 'category')}}
+    try: t = _csv(_inflate(path), cols, fast, multiline)     # one pass over a clean file; any doubt (text in a float column): the checking read
     except Exception: t = None
     if t is not None and t.num_rows and not any(pa.types.is_binary(f.type) for f in t.schema): return t.to_pandas()
     header = _header(path, columns)
@@ -112,7 +113,7 @@ def read_table(path:Path, # a `.csv` or `.csv.gz` file
         if msg := _utf8_error(path, cols, key): raise CatalogError(msg)
         if t is None: raise CatalogError(f"{path}: not readable as CSV: {err}") from None
     if t.num_rows == 0: raise CatalogError(f"{path}: the file has a header but no data rows; expected one row per image")
-    return t.to_pandas()
+    return t.to_pandas().astype({c: 'category' for c, ty in (dtype or {}).items() if ty == 'category'})
 
 # %% ../nbs/01_catalog.ipynb #aefb1ee0
 def row_refs(df:pd.DataFrame, # the table as read
@@ -236,10 +237,11 @@ def _maybe_outside(a) -> bool:
 
 def check_paths(paths:pd.Series, # relative image paths of a catalog
                 source, # the metadata file(s), for the message
+                unique:bool=False, # the caller has checked that the paths are distinct (e.g. one per distinct image name)
                ):
     "Error naming the rows of duplicated image paths and of paths pointing outside the dataset root"
     a = arrow_strings(paths).combine_chunks()          # the cheap tests first (sorted, hence unique; a hash pass); rows named only when needed
-    if not (a.null_count == 0 and pc.all(pc.less(a[:-1], a[1:])).as_py() is not False) and len(pc.unique(a)) != len(a):
+    if not (unique or a.null_count == 0 and pc.all(pc.less(a[:-1], a[1:])).as_py() is not False) and len(pc.unique(a)) != len(a):
         df = pd.DataFrame({'path': paths.to_numpy()}); dup = df.path.duplicated(keep=False)
         raise CatalogError(f"{source}: duplicated image(s) {sorted(set(df.path[dup]))[:5]} at {row_refs(df, dup, 'path')}")
     if not _maybe_outside(a): return                  # a byte scan rules out most tables without the regex
@@ -251,7 +253,7 @@ def read_split_lists(folder:Path|None, # folder holding the list files
                      files:dict, # subset -> file name, e.g. `{'train': 'train_val_list.txt', 'test': 'test_list.txt'}`
                      names:pd.Series, # image names to assign
                     ) -> pd.Series:
-    "Official subset of each image from one-name-per-line lists; missing files, unlisted or doubly listed images are errors"
+    "Official subset of each image from one-name-per-line lists; missing files, unlisted, doubly listed or repeated images are errors"
     lists = {s: find_file(folder, [fn], f'official split list for {s!r}') for s, fn in files.items()}
     words = [p.read_text().split() for p in lists.values()]; a = arrow_strings(names)
     listed = pa.array([w for ws in words for w in ws], a.type); m = len(listed)
@@ -260,6 +262,8 @@ def read_split_lists(folder:Path|None, # folder holding the list files
     if (np.bincount(code[:m]) > 1).any():
         dup = listed.to_pandas()[lambda x: x.duplicated()]
         raise CatalogError(f"{list(lists.values())}: image(s) {list(dup[:5])} listed in more than one official subset")
+    if (rep := np.bincount(code[m:][code[m:] >= 0]) > 1).any():    # the same pass shows an image named in two rows
+        raise CatalogError(f"{names.name}: image(s) named in more than one row, at {row_refs(names.to_frame(), rep[code[m:]] & (code[m:] >= 0), names.name)}")
     sub[code[:m]] = np.repeat(np.arange(len(lists)), [len(ws) for ws in words])
     out = pd.Series(np.array([*lists, None], object)[sub[code[m:]]], index=names.index, name=names.name, dtype=object)   # -1: None
     if out.isna().any(): raise CatalogError(f"{folder}: {out.isna().sum()} image(s) in no official split list, e.g. {row_refs(names.to_frame(), out.isna(), names.name)}")

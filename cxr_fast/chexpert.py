@@ -103,7 +103,8 @@ def chexpert_view(frontal:pd.Series, # booleans
 def _chexpert_table(path:Path, spec:dict) -> pd.DataFrame:
     "One CheXpert csv as the contract frame"
     md, v = spec['metadata'], spec['values']; col = md['columns']
-    t = read_table(path, {**col, **{l: l for l in spec['labels']}}, key=col['path'])
+    t = read_table(path, {**col, **{l: l for l in spec['labels']}}, key=col['path'],
+                   dtype={**{l: float for l in spec['labels']}, **{col[c]: 'category' for c in ('sex', 'frontal', 'view')}})
     check_raw_values(t, spec['labels'], path, col['path'])       # any text that is not 1.0/0.0/-1.0/blank: an error naming the cell
     m = parse_paths(t[col['path']], spec['path_pattern'], path, ['split', 'patient', 'study'])
     frontal = map_values(t[col['frontal']], v['frontal'], path, col['path'], t).astype(bool)

@@ -96,7 +96,7 @@ def load_nih(root:Path|str|None=None, # folder with `Data_Entry_2017*.csv` and t
     spec = load_spec('nih'); md = spec['metadata']; col = md['columns']
     root = Path(root) if root is not None else (None if csv else dataset_root('nih'))
     path = Path(csv) if csv else find_file(root, md['files'])
-    t = read_table(path, col, dtype={col['patient']: str}, key=col['image'])
+    t = read_table(path, col, dtype={col['patient']: str, col['view']: 'category', col['sex']: 'category'}, key=col['image'])
     names, key = t[col['image']], col['image']
     base = dict(path=resolve_layout(root, spec['layouts'], names, image_dir), patient=t[col['patient']],
                 study=file_stem(names), view=map_values(t[col['view']], spec['values']['view'], path, key, t),
@@ -104,7 +104,7 @@ def load_nih(root:Path|str|None=None, # folder with `Data_Entry_2017*.csv` and t
                 split=read_split_lists(Path(split_dir) if split_dir else root, spec['splits']['official'], names) if splits else None,
                 followup=t[col['followup']].to_numpy())
     y = split_findings(t[col['findings']], spec['labels'], md['separator'], path, t, key)
-    check_paths(base['path'], path)
+    check_paths(base['path'], path, unique=splits)                # the split lists have checked that every name is distinct
     blank = np.zeros(len(t), bool)
     if (none := ~y.any(1)).any(): blank[none] = blank_cells(t[col['findings']][none])    # only a row without labels can be blank
     df = tidy_frame(base, y, spec['labels'])

@@ -97,7 +97,8 @@ def load_padchest(root:Path|str|None=None, # folder with the 160K csv and the nu
     spec = load_spec('padchest'); md, v = spec['metadata'], spec['values']; col = md['columns']; key = col['image']
     root = Path(root) if root is not None else (None if csv else dataset_root('padchest'))
     path = Path(csv) if csv else find_file(root, md['files'])
-    t = read_table(path, col, dtype={c: str for c in (col['patient'], col['study'], col['dir'], col['labels'])}, key=key, multiline=True)
+    t = read_table(path, col, dtype={**{c: str for c in (col['patient'], col['study'], col['dir'], col['labels'])},
+                                     **{c: 'category' for c in (col['projection'], col['sex'])}}, key=key, multiline=True)
     items, bad = parse_label_lists(t[col['labels']])
     vocab = spec['labels']
     y = multi_hot(items, len(t), vocab, path, t, key)                     # every row kept: errors name the file's rows
