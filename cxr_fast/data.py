@@ -13,7 +13,7 @@ import numpy as np, pandas as pd, torch
 from fastai.vision.all import TensorImageBW, IntToFloatTensor, Normalize, imagenet_stats, TensorBase, defaults
 from fastai.data.load import DataLoader, SkipItemException
 from fastai.data.core import DataLoaders
-from fastai.torch_core import default_device
+from fastai.torch_core import default_device, to_detach
 from fasttransform import Pipeline
 from .config import Settings
 from .catalog import Catalog, label_set
@@ -263,6 +263,9 @@ class CXRDataLoader(DataLoader):
         if len(t) != len(want): raise ValueError(f"{len(t)} target rows for a loader of {len(want)} images")
         return np.isnan(t).all(1) & ~np.isnan(want).all(1)
     def do_batch(self, b): return self.create_batch(b)
+    def to_detach(self, b, cpu=True, gather=True):
+        "`b` detached, never gathered: a loader holds all its rows in every process (`CXRDistributedDL` gathers the pieces of a distributed fit)"
+        return to_detach(b, cpu, gather=False)
     def new(self, **kwargs):
         "A copy of this loader, with `kwargs` changed (as fastai's `DataLoader.new`)"
         kw = dict(cxr=self.cxr, subset=self.subset, train=self.train, rows=self.rows, bs=self.bs, shuffle=self.shuffle,
