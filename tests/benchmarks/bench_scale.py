@@ -7,7 +7,7 @@ For each dataset and fraction, in a FRESH subprocess (so memory does not carry o
 - setup (not part of the pipeline): the real metadata table (NIH `Data_Entry_2017_v2020` with the official
   train_val / test lists; CheXpert's full train table + the real `valid.csv`) restricted to a fraction of its
   PATIENTS (a seeded permutation of patients, so 10 % is inside 30 % inside 100 %; every image of a kept patient is
-  kept) is written into a temporary root in the dataset's real layout, with a tiny image at every path: 32x32
+  kept; CheXpert keeps all 234 valid images, its test part, at every fraction) is written into a temporary root in the dataset's real layout, with a tiny image at every path: 32x32
   grayscale PNG for NIH (in the 12 `images_0NN/images/` folders of the release), 40x32 JPEG for CheXpert
   (`CheXpert-v1.0-small/train/patientN/studyM/viewK_*.jpg`), synthetic noise with one bright 8x8 block per
   positive label (a learnable signal);
@@ -104,12 +104,12 @@ def nih_root(root:Path, frac:float, workers:int) -> int:
 
 
 def chexpert_root(root:Path, frac:float, workers:int) -> int:
-    "CheXpert-v1.0-small: the real train table's rows of a fraction of patients + the real valid.csv's, tiny JPEGs"
+    "CheXpert-v1.0-small: the real train table's rows of a fraction of patients + the whole real valid.csv, tiny JPEGs"
     tabs = dict(train=read_raw(xrv_data()/'chexpert_train.csv.gz'), valid=read_raw(shared_meta()/'chexpert/CheXpert-v1.0-small/valid.csv'))
     (root/'CheXpert-v1.0-small').mkdir(parents=True)
     n = 0
     for k, t in tabs.items():
-        t = t[keep_patients(t.Path.str.split('/').str[2], frac)]
+        if k == 'train': t = t[keep_patients(t.Path.str.split('/').str[2], frac)]   # the 234 valid images (the test part) always
         t.to_csv(root/f'CheXpert-v1.0-small/{k}.csv', index=False)
         y = (t.iloc[:, 5:] == '1.0').to_numpy()
         write_images(root, t.Path.tolist(), y, (SIZE + BLOCK, SIZE), workers)
