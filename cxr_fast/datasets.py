@@ -7,6 +7,7 @@ Docs: https://cxr-fast.github.io/cxr_fast/datasets.html.md"""
 # %% ../nbs/01d_datasets.ipynb #80166281
 from __future__ import annotations
 from pathlib import Path
+import numpy as np, pandas as pd
 from .config import catalog_dir
 from .catalog import Catalog, read_yaml, group_labels, drop_label_less
 from .nih import load_nih
@@ -14,7 +15,7 @@ from .chexpert import load_chexpert
 from .padchest import load_padchest
 
 # %% auto #0
-__all__ = ['LOADERS', 'load_catalog', 'harmonise']
+__all__ = ['LOADERS', 'load_catalog', 'harmonise', 'label_cooccurrence', 'plot_label_overview']
 
 # %% ../nbs/01d_datasets.ipynb #6548517b
 LOADERS = dict(nih=load_nih, chexpert=load_chexpert, padchest=load_padchest)
@@ -45,3 +46,39 @@ def harmonise(cat:Catalog, # a catalog
     if unknown := [l for l in (labels or []) if l not in have]: raise KeyError(f"{cat.name} has no harmonised label(s) {unknown}; it has {list(have)}")
     return group_labels(drop_label_less(cat), {raw: [k] for k in (labels or have) for raw in have[k]}).pipe(
         lambda c: c.replace(labels=[l for l in (labels or have) if l in c.labels]))
+
+# %% ../nbs/01d_datasets.ipynb #760fd7af
+def label_cooccurrence(cat:Catalog, # a catalog
+                       labels:list|None=None, # labels to compare (default: the catalog's)
+                      ) -> pd.DataFrame:
+    "P(column label positive | row label positive) over the catalog's images; blank for a row label that is never positive"
+    labels = list(labels or cat.labels)
+    pos = (cat.df[labels].to_numpy(np.float32) == 1).astype(np.float32)
+    both = pos.T @ pos                                          # images positive for both labels
+    n = np.diag(both).copy(); n[n == 0] = np.nan
+    return pd.DataFrame(both/n[:, None], index=labels, columns=labels)
+
+# %% ../nbs/01d_datasets.ipynb #2518ec2b
+def plot_label_overview(cats:dict, # dataset name -> catalog (harmonised, so that the labels are the same)
+                        labels:list|None=None, # labels to show (default: those every catalog has, in the first one's order)
+                        figsize:tuple|None=None, # figure size in inches (default: 3.6 per dataset by 6.4)
+                       ):
+    "Per dataset: the positive fraction of each label (bars, one scale for all) and their co-occurrence (heat map, `label_cooccurrence`)"
+    import matplotlib.pyplot as plt
+    first = next(iter(cats.values()))
+    labels = labels or [l for l in first.labels if all(l in c.labels for c in cats.values())]
+    fig, axs = plt.subplots(2, len(cats), figsize=figsize or (3.6*len(cats), 6.4), squeeze=False, gridspec_kw=dict(height_ratios=[1, 1.6]))
+    prev = {n: (c.df[labels] == 1).mean() for n, c in cats.items()}
+    co = {n: label_cooccurrence(c, labels).to_numpy(copy=True) for n, c in cats.items()}
+    for m in co.values(): np.fill_diagonal(m, np.nan)                  # the diagonal (1) left blank: one scale for the pairs
+    top, ctop = (max(float(np.nanmax(np.append(v, 0))) for v in d.values()) or 1 for d in (prev, co))
+    for j, (n, c) in enumerate(cats.items()):
+        a, b = axs[0, j], axs[1, j]
+        a.bar(range(len(labels)), prev[n].to_numpy(), color='tab:blue'); a.set_ylim(0, top*1.05)
+        a.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7); a.set_title(f'{n}: {len(c):,} images', fontsize=9)
+        if j == 0: a.set_ylabel('positive fraction')
+        im = b.imshow(co[n], vmin=0, vmax=ctop, cmap='viridis')
+        b.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7); b.set_yticks(range(len(labels)), labels if j == 0 else [], fontsize=7)
+        if j == 0: b.set_ylabel('P(column positive | row positive)', fontsize=8)
+    fig.colorbar(im, ax=axs[1, :].tolist(), shrink=0.8)
+    return fig
