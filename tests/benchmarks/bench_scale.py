@@ -176,7 +176,7 @@ def child(a):
     root.mkdir(parents=True); out.mkdir(parents=True, exist_ok=True)
     reset_peak(); t = time.perf_counter()
     import cxr_fast.nih, cxr_fast.chexpert, cxr_fast.images, cxr_fast.cache, cxr_fast.data, cxr_fast.train, cxr_fast.ensemble, cxr_fast.report, cxr_fast.bundle
-    rows = [dict(stage='imports (not in the table)', seconds=time.perf_counter() - t, peak_rss_mb=peak_mb(), result={})]
+    rows = [dict(stage='imports (before the stages, not in the table)', seconds=time.perf_counter() - t, peak_rss_mb=peak_mb(), result={})]
     reset_peak(); t = time.perf_counter()
     n = ROOTS[a.dataset](root, a.frac, a.workers)
     rows.append(dict(stage='setup (not timed in the table)', seconds=time.perf_counter() - t, peak_rss_mb=peak_mb(), result=dict(rows=n)))
@@ -209,7 +209,7 @@ def run_child(dataset:str, frac:float, a, out:Path|None) -> dict:
 def table(results:list) -> pd.DataFrame:
     "Stages x fractions: seconds and peak RSS per fraction, and the 100 % / 10 % time ratio (linear: 10x)"
     recs = [dict(dataset=r['dataset'], frac=r['frac'], stage=s['stage'], seconds=s['seconds'], rss=s['peak_rss_mb'])
-            for r in results for s in r['stages'] if not s['stage'].startswith('setup')]
+            for r in results for s in r['stages'] if s['stage'] in STAGES]
     d = pd.DataFrame(recs)
     t = d.pivot_table(index=['dataset', 'stage'], columns='frac', values=['seconds', 'rss'], sort=False)
     cols = {}
