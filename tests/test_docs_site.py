@@ -96,26 +96,25 @@ def test_every_page_loads_in_chromium(site, served, tmp_path):
     with sync_playwright() as pw:
         ctx = pw.chromium.launch_persistent_context(str(tmp_path/'profile'), executable_path=str(CHROMIUM), headless=True, args=ARGS)
         try:
-            page = ctx.new_page()
-            errors = []
-            page.on('console', lambda m: m.type == 'error' and errors.append(f"console: {m.text}"))
-            page.on('pageerror', lambda e: errors.append(f"page error: {e}"))
-            page.on('requestfailed', lambda r: errors.append(f"request failed: {r.url} {r.failure}"))
-            page.on('response', lambda r: r.status >= 400 and errors.append(f"HTTP {r.status}: {r.url}"))
-            for rel in pages:
-                errors.clear()
+            for rel in pages:                      # each page in its own tab: a request of the page before can never count here
+                page, errors = ctx.new_page(), []
+                page.on('console', lambda m: m.type == 'error' and errors.append(f"console: {m.text}"))
+                page.on('pageerror', lambda e: errors.append(f"page error: {e}"))
+                page.on('requestfailed', lambda r: errors.append(f"request failed: {r.url} {r.failure}"))
+                page.on('response', lambda r: r.status >= 400 and errors.append(f"HTTP {r.status}: {r.url}"))
                 resp = page.goto(served + rel, wait_until='load')
                 imgs = page.evaluate(_IMAGES_JS)
                 n_math, n_typeset = page.evaluate("() => [document.querySelectorAll('.math').length, document.querySelectorAll('mjx-container').length]")
-                bad = ([f"HTTP {resp.status}"] if resp is None or resp.status != 200 else []) + errors + \
+                bad = ([f"HTTP {resp.status}"] if resp is None or resp.status != 200 else []) + list(errors) + \
                       [f"image did not load: {src}" for src, ok in imgs if not ok] + \
                       ([f"{n_math} formulas, none typeset by the site's own MathJax"] if n_math and not n_typeset else [])
+                page.close()
                 n_formulas += n_typeset
                 if bad: problems[rel] = bad
                 n_imgs += len(imgs); imgs_per_page[rel] = len(imgs)
             nb_pages = [_page(n) for n in site_notebooks(NBS) if n.name != 'index.ipynb']
             shot_page = max(nb_pages, key=lambda r: (imgs_per_page.get(r, 0), r == '06_policies.html'))
-            shots = {}
+            shots, page = {}, ctx.new_page()
             for name, rel in [('home', 'index.html'), ('notebook', shot_page)]:
                 page.goto(served + rel, wait_until='load'); page.evaluate(_IMAGES_JS)
                 shots[name] = tmp_path/f'{name}.png'
