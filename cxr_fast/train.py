@@ -8,7 +8,6 @@ Docs: https://cxr-fast.github.io/cxr_fast/train.html.md"""
 from __future__ import annotations
 import math, contextlib, torch, numpy as np
 from pathlib import Path
-import importlib
 from fastai.learner import Learner
 from fastai.callback.core import Callback
 from fastai.callback.schedule import ParamScheduler
@@ -29,7 +28,8 @@ from fastcore.basics import store_attr
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'LOSSES', 'TRACKERS', 'SCHEDULES', 'resolve_precision', 'L2Penalty', 'make_loss', 'cxr_learner',
-           'check_stats', 'step_decay', 'tracker_callback', 'fit_schedule', 'NaNGuard', 'ResumeCheckpoint',
+           'check_stats', 'step_decay', 'tracker_callback', 'fit_schedule', 'is_distributed', 'collective_device',
+           'any_rank', 'CXRDistributedDL', 'CXRDistributedTrainer', 'distributed_ctx', 'NaNGuard', 'ResumeCheckpoint',
            'ResumableCSVLogger', 'load_resume']
 
 # %% ../nbs/11_train.ipynb #ae5e281b
@@ -185,7 +185,7 @@ def fit_schedule(learn:Learner, # the learner
                  log:str|None='history.csv', # CSV log of every epoch (None: no log)
                  resume:bool=False, # continue from the last `ResumeCheckpoint` in `learn.path` if there is one
                  max_nan:int=10, # non-finite losses skipped before the run stops
-                 distributed:bool=False, # run inside `learn.distrib_ctx()` (several GPUs or nodes via `accelerate launch`)
+                 distributed:bool=False, # run inside `distributed_ctx` (several GPUs or nodes via `accelerate launch`; a no-op in one process)
                  tracker:str|None=None, # also log to 'tensorboard' (in `learn.path/'tensorboard'`) or 'wandb' (fastai's callbacks)
                  cbs:list|None=None, # more callbacks for this fit
                 ) -> Learner:
@@ -193,7 +193,7 @@ def fit_schedule(learn:Learner, # the learner
     if schedule not in SCHEDULES: raise KeyError(f"unknown schedule {schedule!r}; choose one of {SCHEDULES}")
     start = load_resume(learn) if resume else 0
     cbs = list(cbs or []) + [NaNGuard(max_nan)]
-    if log: cbs.append(ResumableCSVLogger(fname=log, append=start > 0))
+    if log and not rank_distrib(): cbs.append(ResumableCSVLogger(fname=log, append=start > 0))      # one log, written by rank 0
     if tracker: cbs.append(tracker_callback(tracker, learn.path))
     if patience is not None: cbs.append(EarlyStoppingCallback(monitor='valid_loss', patience=patience, min_delta=min_delta))
     if checkpoint: cbs.append(SaveModelCallback(monitor='valid_loss', fname='best', with_opt=True))
@@ -203,8 +203,7 @@ def fit_schedule(learn:Learner, # the learner
     cbs.append(rc)
     if start >= epochs or getattr(learn, '_resume_done', False): return learn     # finished before (all epochs, or stopped early): its final weights are loaded
     learn._start_epoch, learn._do_fit = start, MethodType(_do_fit_from, learn)
-    if distributed: importlib.import_module('fastai.distributed')     # fastai's accelerate integration patches Learner.distrib_ctx
-    ctx = learn.distrib_ctx() if distributed else contextlib.nullcontext()
+    ctx = distributed_ctx(learn) if distributed else contextlib.nullcontext()
     try:
         with ctx:
             if schedule == 'one_cycle': learn.fit_one_cycle(epochs, lr, cbs=cbs)
@@ -212,6 +211,71 @@ def fit_schedule(learn:Learner, # the learner
             else: learn.fit(epochs, lr, cbs=cbs)
     finally: learn._start_epoch = 0
     return learn
+
+# %% ../nbs/11_train.ipynb #06e5d79e
+import torch.distributed as dist
+from fastai.torch_core import rank_distrib, num_distrib, distrib_barrier, get_model, apply
+from fastai.distributed import DistributedDL, DistributedTrainer
+from fastai.callback.progress import ProgressCallback
+
+def is_distributed() -> bool:
+    "Whether this process is one of several in an initialised `torch.distributed` process group"
+    return num_distrib() > 1 and dist.is_available() and dist.is_initialized()
+
+def collective_device() -> torch.device:
+    "Where the tensors of a collective must live: CUDA for nccl, the CPU for gloo"
+    return torch.device('cuda', torch.cuda.current_device()) if dist.get_backend() == 'nccl' else torch.device('cpu')
+
+def any_rank(flag:bool, # this process's value
+            ) -> bool:
+    "Whether `flag` holds on any process (every process must call it); `flag` itself in one process"
+    if not is_distributed(): return bool(flag)
+    t = torch.tensor([float(flag)], device=collective_device())
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+class CXRDistributedDL(DistributedDL):
+    "fastai's `DistributedDL` that runs on gloo too and deals out each global batch so that gathering restores the loader's order"
+    def _broadcast(self, t, rank):
+        t = torch.tensor(t, dtype=torch.long, device=collective_device())
+        dist.broadcast(t, rank)
+        return t.cpu().tolist()
+    def __len__(self):
+        full, rest = divmod(-(-self.dl.n//self.world_size)*self.world_size, self.bs*self.world_size)
+        return full + int(bool(rest) and not self.drop_last)
+    def get_idxs(self):
+        "This process's piece of every global batch of `bs × world_size` rows (the last one padded with repeated rows)"
+        idxs, ws = self._broadcast(list(self.dl.get_idxs()), 0), self.world_size
+        self.n = len(idxs); self.n_padded = -(-self.n//ws)*ws
+        idxs += (idxs*ws)[:self.n_padded - self.n]
+        res, step = [], self.bs*ws
+        for s in range(0, self.n_padded, step):
+            k = len(b := idxs[s:s+step])//ws
+            res += b[self.rank*k:(self.rank+1)*k]
+        return res
+    def to_detach(self, b, cpu=True, gather=True):
+        "`b` detached; gathered from all processes, the last batch without its padding rows"
+        b = self._to_detach(b, cpu, gather)
+        extra = getattr(self, 'n_padded', 0) - getattr(self, 'n', 0)
+        if not (gather and extra and self.i >= self.n_padded//self.world_size): return b
+        return apply(lambda t: t[:len(t) - extra] if t.ndim else t, b)
+
+class CXRDistributedTrainer(DistributedTrainer):
+    "fastai's `DistributedTrainer` with `CXRDistributedDL`s, batches on this process's device"
+    def _wrap_dl(self, dl): return dl if isinstance(dl, DistributedDL) else CXRDistributedDL(dl, device=self.accelerator.device)
+
+@contextlib.contextmanager
+def distributed_ctx(learn:Learner, # the learner
+                    sync_bn:bool|None=None, # SyncBatchNorm (default: on GPUs; it cannot run on the CPU)
+                   ):
+    "Train and predict on all the processes of `accelerate launch` (or `torchrun`); a no-op in one process"
+    if num_distrib() <= 1: yield learn; return
+    cb = CXRDistributedTrainer(sync_bn=bool(sync_bn), cpu=not torch.cuda.is_available())   # accelerate needs to be told it is the CPU (gloo)
+    if sync_bn is None: cb.sync_bn = cb.accelerator.device.type == 'cuda'
+    bars = [c for c in learn.cbs if isinstance(c, ProgressCallback)] if rank_distrib() else []
+    learn.remove_cbs(bars); learn.add_cb(cb)
+    try: yield learn
+    finally: learn.remove_cb(cb); learn.add_cbs(bars)
 
 # %% ../nbs/11_train.ipynb #0c577719
 from fastai.callback.core import CancelBatchException, CancelEpochException
@@ -228,7 +292,7 @@ class NaNGuard(Callback):
                 ): self.max_skips, self.skipped = max_skips, []
     def before_fit(self): self.skipped = []
     def after_loss(self):
-        if not self.training or torch.isfinite(self.learn.loss_grad).all(): return
+        if not self.training or not any_rank(not torch.isfinite(self.learn.loss_grad).all()): return   # all processes skip, or none
         self.skipped.append((self.epoch, self.iter))
         warnings.warn(f"non-finite loss at epoch {self.epoch}, batch {self.iter}: step skipped ({len(self.skipped)} so far)")
         if len(self.skipped) > self.max_skips:
@@ -271,7 +335,11 @@ class ResumeCheckpoint(Callback):
         "The fit ended (all epochs, or early stopping): save the final weights (the best, once loaded) as done"
         if getattr(self, 'epoch', None) is not None and self.learn.opt is not None: self._save(done=True)
     def _save(self, done:bool):
-        st = dict(epoch=self.epoch + 1, done=done, model=self.learn.model.state_dict(), opt=self.learn.opt.state_dict(), rng=_rng_state(self.learn),
+        "Write the checkpoint from rank 0 (the only writer when training on several processes); the others wait for it"
+        if not rank_distrib(): self._write(done)
+        distrib_barrier()
+    def _write(self, done:bool):
+        st = dict(epoch=self.epoch + 1, done=done, model=get_model(self.learn.model).state_dict(), opt=self.learn.opt.state_dict(), rng=_rng_state(self.learn),
                   trackers=dict(trackers=[{k: v for k, v in vars(cb).items() if k in ('best', 'wait', 'new_best')} for cb in self._trackers()],
                                 smooth_loss=(self.learn.recorder.smooth_loss.count, self.learn.recorder.smooth_loss.val),
                                 hypers=[dict(h) for h in self.learn.opt.hypers]))
