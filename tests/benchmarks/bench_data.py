@@ -87,7 +87,6 @@ def bench_loader(size, repeats, tmp):
     from cxr_fast.splits import Split
     from cxr_fast.cache import build_cache, open_cache
     from cxr_fast.data import cxr_dataloaders
-    from fastai.vision.all import IntToFloatTensor
     cat = load_nih(SHARED/'nih', csv=xrv_table('Data_Entry_2017_v2020.csv.gz'), image_dir='images_1024', splits=False)
     names = {p.name for p in (SHARED/'nih/images_1024').glob('*.png')}
     cat = cat.replace(df=cat.df[cat.df.path.str.split('/').str[-1].isin(names)].reset_index(drop=True))

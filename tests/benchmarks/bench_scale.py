@@ -171,11 +171,12 @@ def child(a):
     "One dataset at one fraction, in this process: setup, then the stages, each with its wall time and peak RSS"
     import torch
     warnings.filterwarnings('ignore')
-    torch.set_num_threads(a.workers)
+    torch.set_num_threads(a.torch_threads or a.workers)
     tmp = Path(a.tmp); root, out = tmp/'root', Path(a.out) if a.out else tmp/'out'
     root.mkdir(parents=True); out.mkdir(parents=True, exist_ok=True)
     reset_peak(); t = time.perf_counter()
-    import cxr_fast.nih, cxr_fast.chexpert, cxr_fast.images, cxr_fast.cache, cxr_fast.data, cxr_fast.train, cxr_fast.ensemble, cxr_fast.report, cxr_fast.bundle
+    import importlib                                       # the imports first, so the catalog stage does not pay for them
+    for m in ('nih', 'chexpert', 'images', 'cache', 'data', 'train', 'ensemble', 'report', 'bundle'): importlib.import_module(f'cxr_fast.{m}')
     rows = [dict(stage='imports (before the stages, not in the table)', seconds=time.perf_counter() - t, peak_rss_mb=peak_mb(), result={})]
     reset_peak(); t = time.perf_counter()
     n = ROOTS[a.dataset](root, a.frac, a.workers)
@@ -195,7 +196,7 @@ def run_child(dataset:str, frac:float, a, out:Path|None) -> dict:
     with tempfile.TemporaryDirectory(prefix=f'cxr_fast_scale_{dataset}_') as d:
         o = out or Path(d)/'out'
         cmd = [sys.executable, str(HERE), '--child', dataset, '--frac', str(frac), '--tmp', d, '--out', str(o),
-               '--workers', str(a.workers), '--bs', str(a.bs), '--arch', a.arch, '--n-boot', str(a.n_boot)]
+               '--workers', str(a.workers), '--torch-threads', str(a.torch_threads or a.workers), '--bs', str(a.bs), '--arch', a.arch, '--n-boot', str(a.n_boot)]
         load = os.getloadavg()[0]
         subprocess.run(cmd, check=True)
         r = json.loads((o/'results.json').read_text())
@@ -230,6 +231,7 @@ def main():
     ap.add_argument('--fracs', nargs='+', type=float, default=[0.1, 0.3, 1.0], help='fractions of the patients (each in a fresh process)')
     ap.add_argument('--out', help="keep each run's outputs (predictions, report, bundle, results.json) under OUT/<dataset>-<frac>")
     ap.add_argument('--workers', type=int, default=2, help='threads for writing, checking, caching and torch')
+    ap.add_argument('--torch-threads', type=int, default=None, help='torch threads (default: --workers; 1 on a shared, busy machine)')
     ap.add_argument('--bs', type=int, default=256); ap.add_argument('--arch', default='timm:test_resnet')
     ap.add_argument('--n-boot', type=int, default=1000, help="bootstrap resamples of the report (its default: 1000)")
     ap.add_argument('--json', help='also write every result to this JSON file')
