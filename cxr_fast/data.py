@@ -6,7 +6,7 @@ Docs: https://cxr-fast.github.io/cxr_fast/data.html.md"""
 
 # %% ../nbs/05_data.ipynb #681fb529
 from __future__ import annotations
-import random, warnings
+import os, random, warnings
 from dataclasses import dataclass
 from types import MethodType
 import numpy as np, pandas as pd, torch
@@ -109,8 +109,9 @@ class MetaEncoder:
 
 # %% ../nbs/05_data.ipynb #03cb9d48
 def settings_device():
-    "The `device` setting as a torch device, or None for 'auto'"
-    d = Settings()['device']
+    "The `device` setting as a torch device, or None for 'auto'; in a launched process (`LOCAL_RANK` set), 'auto' or 'cuda' is that process's own GPU"
+    d, rank = Settings()['device'], os.environ.get('LOCAL_RANK')
+    if d in ('auto', 'cuda') and rank is not None and torch.cuda.is_available(): return torch.device('cuda', int(rank))
     return None if d == 'auto' else torch.device(d)
 
 # %% ../nbs/05_data.ipynb #e32970f7
