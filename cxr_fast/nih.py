@@ -69,7 +69,8 @@ def _layout_index(root:Path|None, pattern:str) -> dict|None:
     folder = pattern.rsplit('/', 1)[0]
     if root is None or '*' not in folder: return None
     dirs = sorted(glob.glob(str(Path(root)/folder)))
-    return {e.name: f"{Path(d).relative_to(root).as_posix()}/{e.name}" for d in dirs for e in os.scandir(d)} or None
+    rel = {d: Path(d).relative_to(root).as_posix() for d in dirs}            # once per folder, not per file (224k pathlib parses)
+    return {e.name: f"{rel[d]}/{e.name}" for d in dirs for e in os.scandir(d)} or None
 
 def resolve_layout(root:Path|None, # dataset root (None: metadata only)
                    layouts:list, # accepted layouts, e.g. `['images_*/images/{image}', 'images/{image}']`
