@@ -13,6 +13,7 @@ from .config import DATASETS
 from .catalog import select, CatalogError, CatalogWarning
 import warnings
 from .datasets import load_catalog, LOADERS
+from .docs import docs_args, cmd_docs
 
 # %% auto #0
 __all__ = ['BENCHMARKS', 'COMMANDS', 'cmd_catalog', 'format_summary', 'cmd_check', 'cmd_synth', 'cmd_cache', 'cmd_demo',
@@ -223,11 +224,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('what', choices=list(BENCHMARKS), help='data: image decoding, cache, loader, GPU; catalog: metadata loading; '
                    'scale: the whole pipeline at full row counts; gpu: the GPU throughput table alone')
     p.add_argument('args', nargs=argparse.REMAINDER, help='passed to the script, e.g. --repeats 7')
+    docs_args(sub.add_parser('docs', help='build the docs site from the notebooks as saved (--execute: run them first, saving their outputs)'))
     return ap
 
 # %% ../nbs/90_cli.ipynb #0eb323a2
 COMMANDS = dict(catalog=cmd_catalog, check=cmd_check, cache=cmd_cache, synth=cmd_synth, run=cmd_run, demo=cmd_demo, bench=cmd_bench,
-                predict=cmd_predict, export=cmd_export)
+                predict=cmd_predict, export=cmd_export, docs=cmd_docs)
 
 def main(argv:list|None=None, # arguments (default: `sys.argv[1:]`)
         ) -> int:
