@@ -12,12 +12,14 @@ from pathlib import Path
 import numpy as np, pandas as pd, pyarrow as pa, pyarrow.compute as pc, yaml
 from fastcore.basics import patch
 from .config import catalog_dir
+from .columns import (arrow_strings, vocab_index, maybe_outside, shared_prefix, drop_prefix,
+                              fixed_width, fixed_lines, ascending, find_sorted, inflate, csv_columns)
 
 # %% auto #0
-__all__ = ['BASE_COLS', 'RAW_VALUES', 'read_yaml', 'load_spec', 'CatalogError', 'CatalogWarning', 'find_file', 'read_table',
-           'row_refs', 'map_values', 'Catalog', 'report_rows', 'warn_problems', 'tidy_frame', 'arrow_strings',
-           'vocab_index', 'multi_hot', 'check_paths', 'read_split_lists', 'label_set', 'drop_label_less', 'select',
-           'min_count', 'combine_labels', 'group_labels', 'hierarchy_violations', 'label_counts', 'patient_overlap',
+__all__ = ['BASE_COLS', 'RAW_VALUES', 'read_yaml', 'load_spec', 'CatalogError', 'CatalogWarning', 'find_file', 'read_arrow',
+           'read_table', 'row_refs', 'map_values', 'Catalog', 'report_rows', 'warn_problems', 'tidy_frame', 'multi_hot',
+           'distinct', 'check_paths', 'read_split_lists', 'label_set', 'drop_label_less', 'select', 'min_count',
+           'combine_labels', 'group_labels', 'hierarchy_violations', 'label_counts', 'patient_overlap',
            'plot_label_stats', 'xrv_table']
 
 # %% ../nbs/01_catalog.ipynb #e792e79b
@@ -69,22 +71,9 @@ def _header(path:Path, columns:dict) -> list:
     except UnicodeDecodeError as e: what = f'not UTF-8 (its header holds {e.object[e.start:e.end]!r})'
     raise CatalogError(f"{path}: the file is {what}; expected a UTF-8 CSV whose first line names the columns {list(columns.values())}")
 
-def _csv(src, cols:list, types:dict, multiline:bool=True):
-    import pyarrow.csv as pcsv                    # threads only pay where there are cores to run them
-    return pcsv.read_csv(src, read_options=pcsv.ReadOptions(use_threads=pa.cpu_count() > 1), parse_options=pcsv.ParseOptions(newlines_in_values=multiline),
-                         convert_options=pcsv.ConvertOptions(include_columns=cols, column_types=types, strings_can_be_null=True))
-
-def _inflate(path):
-    "A `.gz` file's bytes inflated by ISA-L (3-4x faster than zlib) as a pyarrow buffer; any other file: its path"
-    from isal import isal_zlib
-    if not str(path).endswith('.gz'): return path
-    d = isal_zlib.decompressobj(31); data = d.decompress(Path(path).read_bytes())
-    if not d.eof or d.unused_data: raise EOFError(path)          # truncated, or several gzip members: pyarrow's own reader
-    return pa.py_buffer(data)
-
 def _utf8_error(path, cols:list, key:str|None) -> str|None:
     "The first cell of `cols` that is not UTF-8, as a message naming file, data row, column and bytes (None when all are)"
-    t = _csv(path, cols, {c: pa.binary() for c in cols}); txt = lambda b: b.decode('utf-8', 'backslashreplace')
+    t = csv_columns(path, cols, {c: pa.binary() for c in cols}); txt = lambda b: b.decode('utf-8', 'backslashreplace')
     for c in cols:
         for i, b in enumerate(t.column(c).to_pylist()):
             try: b is None or b.decode('utf-8')
@@ -92,31 +81,39 @@ def _utf8_error(path, cols:list, key:str|None) -> str|None:
                 k = f" ({key}={txt(t.column(key)[i].as_py())})" if key and key != c else ''
                 return f"{path}: data row {i+1}{k}, column {c!r}: {e.object[e.start:e.end]!r} in '{txt(b)}' is not UTF-8; expected UTF-8 text (re-save the file as UTF-8)"
 
-def read_table(path:Path, # a `.csv` or `.csv.gz` file
+def read_arrow(path:Path, # a `.csv` or `.csv.gz` file
                columns:dict, # role -> column name; every named column must be present
                dtype:dict|None=None, # `{column: str}` keeps text (ids with leading zeros); `'category'`: few distinct values; `float`: numbers
                key:str|None=None, # identifying column, to name a row in errors
                multiline:bool=False, # values may span lines (PadChest's reports): read with the slower line-safe reader at once
-              ) -> pd.DataFrame:
-    "Read only the catalog's `columns` of `path` (pyarrow's CSV reader): missing columns, an empty file, no data rows or non-UTF-8 bytes are errors naming file, row and column"
+              ) -> pa.Table:
+    "Read only the catalog's `columns` of `path` as a pyarrow table (`'category'` columns dictionary-encoded): missing columns, an empty file, no data rows or non-UTF-8 bytes are errors naming file, row and column"
     cols = list(dict.fromkeys(columns.values())); types = {c: pa.string() for c, ty in (dtype or {}).items() if ty is str}
     cats = [c for c, ty in (dtype or {}).items() if ty == 'category']
     fast = {**types, **{c: pa.float64() for c, ty in (dtype or {}).items() if ty is float}, **{c: pa.string() for c in cats}}
-    try: t = _csv(_inflate(path), cols, fast, multiline)     # one pass over a clean file; any doubt (text in a float column): the checking read
+    try: t = csv_columns(inflate(path), cols, fast, multiline)     # one pass over a clean file; any doubt (text in a float column): the checking read
     except Exception: t = None
-    if t is not None and t.num_rows and not any(pa.types.is_binary(f.type) for f in t.schema):
-        for c in cats: t = t.set_column(t.schema.get_field_index(c), c, pc.dictionary_encode(t.column(c)))   # after the read: 3x cheaper than a dictionary column type
-        return t.to_pandas()
-    header = _header(path, columns)
-    if missing := [c for c in columns.values() if c not in header]:
-        raise CatalogError(f"{path}: missing column(s) {missing}; the file has {header}")
-    try: t, err = _csv(path, cols, types), None
-    except pa.ArrowInvalid as e: t, err = None, e
-    if t is None or any(pa.types.is_binary(f.type) for f in t.schema):          # pyarrow reads non-UTF-8 text as bytes
-        if msg := _utf8_error(path, cols, key): raise CatalogError(msg)
-        if t is None: raise CatalogError(f"{path}: not readable as CSV: {err}") from None
-    if t.num_rows == 0: raise CatalogError(f"{path}: the file has a header but no data rows; expected one row per image")
-    return t.to_pandas().astype({c: 'category' for c, ty in (dtype or {}).items() if ty == 'category'})
+    if t is None or not t.num_rows or any(pa.types.is_binary(f.type) for f in t.schema):
+        header = _header(path, columns)
+        if missing := [c for c in columns.values() if c not in header]:
+            raise CatalogError(f"{path}: missing column(s) {missing}; the file has {header}")
+        try: t, err = csv_columns(path, cols, {**types, **{c: pa.string() for c in cats}}), None
+        except pa.ArrowInvalid as e: t, err = None, e
+        if t is None or any(pa.types.is_binary(f.type) for f in t.schema):          # pyarrow reads non-UTF-8 text as bytes
+            if msg := _utf8_error(path, cols, key): raise CatalogError(msg)
+            if t is None: raise CatalogError(f"{path}: not readable as CSV: {err}") from None
+        if t.num_rows == 0: raise CatalogError(f"{path}: the file has a header but no data rows; expected one row per image")
+    for c in cats: t = t.set_column(t.schema.get_field_index(c), c, pc.dictionary_encode(t.column(c)))   # after the read: 3x cheaper than a dictionary column type
+    return t
+
+def read_table(path:Path, # a `.csv` or `.csv.gz` file
+               columns:dict, # role -> column name; every named column must be present
+               dtype:dict|None=None, # `{column: str}`, `'category'` or `float`, as for `read_arrow`
+               key:str|None=None, # identifying column, to name a row in errors
+               multiline:bool=False, # values may span lines: the line-safe reader at once
+              ) -> pd.DataFrame:
+    "`read_arrow` as a pandas frame (`'category'` columns categorical)"
+    return read_arrow(path, columns, dtype, key, multiline).to_pandas()
 
 # %% ../nbs/01_catalog.ipynb #aefb1ee0
 def row_refs(df:pd.DataFrame, # the table as read
@@ -199,21 +196,6 @@ def tidy_frame(base:dict, # BASE_COLS (and extras) -> arrays
     return pd.DataFrame({**base, **dict(zip(label_names, cols))}, copy=False)
 
 # %% ../nbs/01_catalog.ipynb #a85be474
-def arrow_strings(s:pd.Series, # a text column (blanks allowed)
-                 ):
-    "A pandas string column as a pyarrow string array (blanks as nulls), for pyarrow's string kernels"
-    try: a = pa.chunked_array(pa.array(s.array))            # zero-copy for arrow-backed strings
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError): return pa.chunked_array([pa.array(s.to_numpy(object), pa.string(), from_pandas=True)])
-    return a if a.type in (pa.string(), pa.large_string()) else a.cast(pa.string())
-
-def vocab_index(items, # labels: a pandas or pyarrow string column
-                vocab, # known labels: a list or a pyarrow string array
-               ) -> np.ndarray:
-    "Position of each item in `vocab` (one hash pass in pyarrow); -1 for an item outside it"
-    a = items if isinstance(items, (pa.Array, pa.ChunkedArray)) else arrow_strings(items)
-    vs = (vocab if isinstance(vocab, pa.Array) else pa.array(list(vocab), pa.string())).cast(a.type)
-    return pc.fill_null(pc.index_in(a, value_set=vs), -1).to_numpy(zero_copy_only=False)
-
 def multi_hot(items:pd.Series, # one label per entry, index = image row
               n:int, # number of images
               vocab:list, # known labels (column order)
@@ -230,34 +212,48 @@ def multi_hot(items:pd.Series, # one label per entry, index = image row
     return yt.T
 
 # %% ../nbs/01_catalog.ipynb #76e9fb9f
-def _maybe_outside(a) -> bool:
-    "False when no path of the pyarrow string column `a` can be absolute or climb: no ':', backslash or '..', none starting with '/'"
-    a = a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a; buf = a.buffers()
-    if len(a) == 0 or buf[2] is None: return False
-    off = np.frombuffer(buf[1], np.int64 if pa.types.is_large_string(a.type) else np.int32)[a.offset:a.offset+len(a)+1]
-    b = buf[2].slice(off[0], off[-1] - off[0]).to_pybytes()
-    return b':' in b or b'\\' in b or b'..' in b or (np.frombuffer(b, np.uint8)[(off[:-1] - off[0])[off[1:] > off[:-1]]] == ord('/')).any()
+def distinct(a, # a pyarrow string array
+            ) -> bool:
+    "Whether the strings of `a` are distinct: ascending ones are; else one hash pass over what follows the folders they all share"
+    if a.null_count == 0 and pc.all(pc.less(a[:-1], a[1:])).as_py() is not False: return True
+    pre = '' if a.null_count else shared_prefix(a, '/')
+    return len(pc.unique(drop_prefix(a, pre) if pre else a)) == len(a)
 
 def check_paths(paths:pd.Series, # relative image paths of a catalog
                 source, # the metadata file(s), for the message
                 unique:bool=False, # the caller has checked that the paths are distinct (e.g. one per distinct image name)
                ):
     "Error naming the rows of duplicated image paths and of paths pointing outside the dataset root"
-    a = arrow_strings(paths).combine_chunks()          # the cheap tests first (sorted, hence unique; a hash pass); rows named only when needed
-    if not (unique or a.null_count == 0 and pc.all(pc.less(a[:-1], a[1:])).as_py() is not False) and len(pc.unique(a)) != len(a):
+    a = arrow_strings(paths).combine_chunks()          # the cheap tests first; rows named only when needed
+    if not (unique or distinct(a)):
         df = pd.DataFrame({'path': paths.to_numpy()}); dup = df.path.duplicated(keep=False)
         raise CatalogError(f"{source}: duplicated image(s) {sorted(set(df.path[dup]))[:5]} at {row_refs(df, dup, 'path')}")
-    if not _maybe_outside(a): return                  # a byte scan rules out most tables without the regex
+    if not maybe_outside(a): return                   # a byte scan rules out most tables without the regex
     out = pc.fill_null(pc.match_substring_regex(a, r'^(?:/|\\|[A-Za-z]:)|(?:^|/)\.\.(?:/|$)'), False).to_numpy(zero_copy_only=False)
     if out.any(): raise CatalogError(f"{source}: path(s) pointing outside the dataset root at {row_refs(pd.DataFrame({'path': paths.to_numpy()}), out, 'path')}")
 
 # %% ../nbs/01_catalog.ipynb #1d2f46b9
+def _sorted_split(lists:dict, names:pd.Series) -> pd.Series|None:
+    "The subset of each name by binary search in the merged lists, when names and lines have one width and each list is ascending (NIH's are); None: take the general pass"
+    keys = fixed_width(arrow_strings(names).combine_chunks())
+    if keys is None: return None
+    merged, sub = keys[:0], np.zeros(0, int)
+    for k, p in enumerate(lists.values()):
+        lines = fixed_lines(p.read_bytes())
+        if lines is None or lines.dtype != keys.dtype or not ascending(lines): return None
+        at = np.searchsorted(merged, lines); merged, sub = np.insert(merged, at, lines), np.insert(sub, at, k)
+    if not ascending(merged): return None                          # a name in two lists: the general pass names it
+    pos = find_sorted(merged, keys)
+    if (pos < 0).any() or (np.bincount(pos, minlength=len(merged)) > 1).any(): return None    # unlisted, or named in two rows
+    return pd.Series(np.array(list(lists), object)[sub[pos]], index=names.index, name=names.name, dtype=object)
+
 def read_split_lists(folder:Path|None, # folder holding the list files
                      files:dict, # subset -> file name, e.g. `{'train': 'train_val_list.txt', 'test': 'test_list.txt'}`
                      names:pd.Series, # image names to assign
                     ) -> pd.Series:
     "Official subset of each image from one-name-per-line lists; missing files, unlisted, doubly listed or repeated images are errors"
     lists = {s: find_file(folder, [fn], f'official split list for {s!r}') for s, fn in files.items()}
+    if (fast := _sorted_split(lists, names)) is not None: return fast
     words = [p.read_text().split() for p in lists.values()]; a = arrow_strings(names)
     listed = pa.array([w for ws in words for w in ws], a.type); m = len(listed)
     enc = pa.chunked_array([listed, *a.chunks], a.type).dictionary_encode().combine_chunks()   # one hash pass over lists and names

@@ -10,8 +10,9 @@ import glob, os
 from pathlib import Path
 import numpy as np, pandas as pd
 from .config import dataset_root
+from .columns import arrow_strings, vocab_index
 from .catalog import (Catalog, CatalogError, load_spec, find_file, read_table, row_refs, map_values, tidy_frame,
-                              arrow_strings, vocab_index, check_paths, read_split_lists, report_rows, warn_problems)
+                              check_paths, read_split_lists, report_rows, warn_problems)
 
 # %% auto #0
 __all__ = ['split_findings', 'file_stem', 'blank_cells', 'nih_age', 'resolve_layout', 'load_nih']
@@ -24,26 +25,28 @@ def split_findings(s:pd.Series, # `Finding Labels` column
                    df:pd.DataFrame|None=None, # the table, to name rows
                    key:str|None=None, # identifying column in `df` for errors
                   ) -> np.ndarray:
-    "Multi-hot matrix from separator-joined label strings; unknown label strings are an error naming the rows"
+    "Multi-hot matrix from separator-joined label strings, worked out once per distinct string; unknown label strings are an error naming the rows"
     import pyarrow.compute as pc
-    parts = pc.split_pattern(pc.fill_null(arrow_strings(s), ''), sep)
+    enc = pc.dictionary_encode(pc.fill_null(arrow_strings(s).combine_chunks(), ''))    # NIH: 112,120 cells, 836 distinct
+    combos, code = enc.dictionary, enc.indices.to_numpy(zero_copy_only=False)
+    parts = pc.split_pattern(combos, sep)
     items, row = pc.list_flatten(parts), pc.list_parent_indices(parts).to_numpy()
-    known = (code := vocab_index(items, labels)) >= 0                 # one hash pass; '' (a blank cell) is no label
+    known = (lab := vocab_index(items, labels)) >= 0                  # '' (a blank cell) is no label
     if not known.all() and (unknown := ~known & pc.not_equal(items, '').to_numpy(zero_copy_only=False)).any():
-        rows = np.zeros(len(s), bool); rows[row[unknown]] = True
-        raise CatalogError(f"{path}: unknown label(s) {sorted(set(np.array(items.to_pylist(), object)[unknown]))[:10]} in column {s.name!r} at {row_refs(df if df is not None else s.to_frame(), rows, key)}; known: {labels}")
-    yt = np.zeros((len(labels), len(s)), np.float32)                   # label-major: each label column contiguous
-    yt[code[known], row[known]] = 1
-    return yt.T
+        bad = np.zeros(len(combos), bool); bad[row[unknown]] = True
+        raise CatalogError(f"{path}: unknown label(s) {sorted(set(np.array(items.to_pylist(), object)[unknown]))[:10]} in column {s.name!r} at {row_refs(df if df is not None else s.to_frame(), bad[code], key)}; known: {labels}")
+    m = np.zeros((len(labels), len(combos)), np.float32); m[lab[known], row[known]] = 1
+    return m[:, code].T                                                # label-major: each label column contiguous
 
 # %% ../nbs/01a_nih.ipynb #0ff175f7
 def file_stem(names:pd.Series, # file names
              ) -> pd.Series:
     "Each name without its extension: the text before the last '.' (the whole name where there is none)"
-    import pyarrow.compute as pc
+    import pyarrow as pa, pyarrow.compute as pc
     a, first = arrow_strings(names), names.iloc[0] if len(names) else None
     ext = '.' + first.rsplit('.', 1)[1] if isinstance(first, str) and '.' in first else None
-    if ext and pc.all(pc.ends_with(a, ext)).as_py() is not False: a = pc.utf8_slice_codeunits(a, 0, -len(ext))   # one shared extension: cut it
+    if ext and pc.all(pc.ends_with(a, ext)).as_py() is not False:      # one shared extension: cut its bytes
+        a = a.combine_chunks(); a = pc.binary_slice(a.view(pa.large_binary() if pa.types.is_large_string(a.type) else pa.binary()), 0, -len(ext.encode())).view(a.type)
     else: a = pc.replace_substring_regex(a, r'\.[^.]*$', '')
     return pd.Series(a.to_pandas().array, index=names.index, name=names.name)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 import numpy as np, pandas as pd, yaml
 from .config import catalog_dir, dataset_root
-from .catalog import (Catalog, load_spec, find_file, read_table, read_yaml, map_values, tidy_frame, arrow_strings,
+from .columns import arrow_strings
+from .catalog import (Catalog, load_spec, find_file, read_table, read_yaml, map_values, tidy_frame,
                               multi_hot, check_paths, min_count, group_labels, select, report_rows, warn_problems)
 
 # %% auto #0
