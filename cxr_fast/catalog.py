@@ -12,13 +12,12 @@ from pathlib import Path
 import numpy as np, pandas as pd, pyarrow as pa, pyarrow.compute as pc, yaml
 from fastcore.basics import patch
 from .config import catalog_dir
-from .columns import (arrow_strings, vocab_index, maybe_outside, shared_prefix, drop_prefix,
-                              fixed_width, fixed_lines, ascending, find_sorted, inflate, csv_columns)
+from .columns import arrow_strings, vocab_index, maybe_outside, shared_prefix, drop_prefix, inflate, csv_columns
 
 # %% auto #0
 __all__ = ['BASE_COLS', 'RAW_VALUES', 'read_yaml', 'load_spec', 'CatalogError', 'CatalogWarning', 'find_file', 'read_arrow',
-           'read_table', 'row_refs', 'map_values', 'Catalog', 'report_rows', 'warn_problems', 'tidy_frame', 'multi_hot',
-           'distinct', 'check_paths', 'read_split_lists', 'label_set', 'drop_label_less', 'select', 'min_count',
+           'read_table', 'row_refs', 'map_codes', 'map_values', 'Catalog', 'report_rows', 'warn_problems', 'tidy_frame',
+           'multi_hot', 'distinct', 'check_paths', 'label_set', 'drop_label_less', 'select', 'min_count',
            'combine_labels', 'group_labels', 'hierarchy_violations', 'label_counts', 'patient_overlap',
            'plot_label_stats', 'xrv_table']
 
@@ -91,8 +90,10 @@ def read_arrow(path:Path, # a `.csv` or `.csv.gz` file
     cols = list(dict.fromkeys(columns.values())); types = {c: pa.string() for c, ty in (dtype or {}).items() if ty is str}
     cats = [c for c, ty in (dtype or {}).items() if ty == 'category']
     fast = {**types, **{c: pa.float64() for c, ty in (dtype or {}).items() if ty is float}, **{c: pa.string() for c in cats}}
-    try: t = csv_columns(inflate(path), cols, fast, multiline)     # one pass over a clean file; any doubt (text in a float column): the checking read
+    src = inflate(path)
+    try: t = csv_columns(src, cols, fast, multiline)           # one pass over a clean file; any doubt (text in a float column): the checking read
     except Exception: t = None
+    finally: getattr(src, 'close', lambda: None)()
     if t is None or not t.num_rows or any(pa.types.is_binary(f.type) for f in t.schema):
         header = _header(path, columns)
         if missing := [c for c in columns.values() if c not in header]:
@@ -126,6 +127,23 @@ def row_refs(df:pd.DataFrame, # the table as read
     refs = [f"data row {i+1}" + (f" ({key}={df[key].iloc[i]})" if key else '') for i in idx[:n]]
     return ', '.join(refs) + (f' and {len(idx)-n} more' if len(idx) > n else '')
 
+def map_codes(s:pd.Series, # raw column
+              mapping:dict, # raw value -> canonical value (`None` = blank)
+              path, # file the column came from, for errors
+              key:str|None=None, # identifying column in `df` for errors
+              df:pd.DataFrame|None=None, # the table, to name rows
+             ) -> tuple:
+    "(codes, values): each row's position in `values`, the canonical values of the distinct raw ones (-1: blank); unknown values are an error naming file, rows and values"
+    if all(isinstance(k, str) for k in mapping) and not isinstance(s.dtype, pd.CategoricalDtype):
+        a, keys = arrow_strings(s), list(mapping)                # text: one lookup per row in pyarrow
+        codes = pc.fill_null(pc.index_in(a, value_set=pa.array(keys, a.type)), -1).to_numpy(zero_copy_only=False)
+        if not ((codes < 0) & pc.is_valid(a).to_numpy(zero_copy_only=False)).any(): return codes, [mapping[k] for k in keys]
+    codes, uniques = pd.factorize(s)            # map the few distinct values, not every row
+    if unknown := [u for u in uniques if u not in mapping]:
+        bad = np.isin(codes, [i for i, u in enumerate(uniques) if u not in mapping])
+        raise CatalogError(f"{path}: column {s.name!r} has unknown value(s) {sorted(map(str, unknown))[:10]} at {row_refs(df if df is not None else s.to_frame(), bad, key)}; expected one of {list(mapping)}")
+    return codes, [mapping[u] for u in uniques]
+
 def map_values(s:pd.Series, # raw column
                mapping:dict, # raw value -> canonical value (`None` = blank)
                path, # file the column came from, for errors
@@ -133,12 +151,8 @@ def map_values(s:pd.Series, # raw column
                df:pd.DataFrame|None=None, # the table, to name rows
               ) -> pd.Series:
     "Map raw values through `mapping`; blanks stay blank, unknown values are an error naming file, rows and values"
-    codes, uniques = pd.factorize(s)            # map the few distinct values, not every row
-    if unknown := [u for u in uniques if u not in mapping]:
-        bad = np.isin(codes, [i for i, u in enumerate(uniques) if u not in mapping])
-        raise CatalogError(f"{path}: column {s.name!r} has unknown value(s) {sorted(map(str, unknown))[:10]} at {row_refs(df if df is not None else s.to_frame(), bad, key)}; expected one of {list(mapping)}")
-    out = np.array([mapping[u] for u in uniques] + [None], dtype=object)[codes]
-    return pd.Series(out, index=s.index, name=s.name, dtype=object)
+    codes, values = map_codes(s, mapping, path, key, df)
+    return pd.Series(np.array(values + [None], dtype=object)[codes], index=s.index, name=s.name, dtype=object)
 
 # %% ../nbs/01_catalog.ipynb #966784fb
 BASE_COLS = ['path', 'patient', 'study', 'view', 'frontal', 'sex', 'age', 'split']
@@ -214,10 +228,9 @@ def multi_hot(items:pd.Series, # one label per entry, index = image row
 # %% ../nbs/01_catalog.ipynb #76e9fb9f
 def distinct(a, # a pyarrow string array
             ) -> bool:
-    "Whether the strings of `a` are distinct: ascending ones are; else one hash pass over what follows the folders they all share"
+    "Whether the strings of `a` are distinct: ascending ones are; else one hash pass decides"
     if a.null_count == 0 and pc.all(pc.less(a[:-1], a[1:])).as_py() is not False: return True
-    pre = '' if a.null_count else shared_prefix(a, '/')
-    return len(pc.unique(drop_prefix(a, pre) if pre else a)) == len(a)
+    return len(pc.unique(a)) == len(a)
 
 def check_paths(paths:pd.Series, # relative image paths of a catalog
                 source, # the metadata file(s), for the message
@@ -225,48 +238,14 @@ def check_paths(paths:pd.Series, # relative image paths of a catalog
                ):
     "Error naming the rows of duplicated image paths and of paths pointing outside the dataset root"
     a = arrow_strings(paths).combine_chunks()          # the cheap tests first; rows named only when needed
-    if not (unique or distinct(a)):
+    pre = shared_prefix(a, '/') if len(a) and not a.null_count else ''
+    rest = drop_prefix(a, pre) if pre else a              # the folders every path shares are checked once
+    if not (unique or distinct(rest)):
         df = pd.DataFrame({'path': paths.to_numpy()}); dup = df.path.duplicated(keep=False)
         raise CatalogError(f"{source}: duplicated image(s) {sorted(set(df.path[dup]))[:5]} at {row_refs(df, dup, 'path')}")
-    if not maybe_outside(a): return                   # a byte scan rules out most tables without the regex
+    if not (maybe_outside(pa.array([pre])) or maybe_outside(rest)): return     # a byte scan rules out most tables without the regex
     out = pc.fill_null(pc.match_substring_regex(a, r'^(?:/|\\|[A-Za-z]:)|(?:^|/)\.\.(?:/|$)'), False).to_numpy(zero_copy_only=False)
     if out.any(): raise CatalogError(f"{source}: path(s) pointing outside the dataset root at {row_refs(pd.DataFrame({'path': paths.to_numpy()}), out, 'path')}")
-
-# %% ../nbs/01_catalog.ipynb #1d2f46b9
-def _sorted_split(lists:dict, names:pd.Series) -> pd.Series|None:
-    "The subset of each name by binary search in the merged lists, when names and lines have one width and each list is ascending (NIH's are); None: take the general pass"
-    keys = fixed_width(arrow_strings(names).combine_chunks())
-    if keys is None: return None
-    merged, sub = keys[:0], np.zeros(0, int)
-    for k, p in enumerate(lists.values()):
-        lines = fixed_lines(p.read_bytes())
-        if lines is None or lines.dtype != keys.dtype or not ascending(lines): return None
-        at = np.searchsorted(merged, lines); merged, sub = np.insert(merged, at, lines), np.insert(sub, at, k)
-    if not ascending(merged): return None                          # a name in two lists: the general pass names it
-    pos = find_sorted(merged, keys)
-    if (pos < 0).any() or (np.bincount(pos, minlength=len(merged)) > 1).any(): return None    # unlisted, or named in two rows
-    return pd.Series(np.array(list(lists), object)[sub[pos]], index=names.index, name=names.name, dtype=object)
-
-def read_split_lists(folder:Path|None, # folder holding the list files
-                     files:dict, # subset -> file name, e.g. `{'train': 'train_val_list.txt', 'test': 'test_list.txt'}`
-                     names:pd.Series, # image names to assign
-                    ) -> pd.Series:
-    "Official subset of each image from one-name-per-line lists; missing files, unlisted, doubly listed or repeated images are errors"
-    lists = {s: find_file(folder, [fn], f'official split list for {s!r}') for s, fn in files.items()}
-    if (fast := _sorted_split(lists, names)) is not None: return fast
-    words = [p.read_text().split() for p in lists.values()]; a = arrow_strings(names)
-    listed = pa.array([w for ws in words for w in ws], a.type); m = len(listed)
-    enc = pa.chunked_array([listed, *a.chunks], a.type).dictionary_encode().combine_chunks()   # one hash pass over lists and names
-    code = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False); sub = np.full(len(enc.dictionary) + 1, -1)
-    if (np.bincount(code[:m]) > 1).any():
-        dup = listed.to_pandas()[lambda x: x.duplicated()]
-        raise CatalogError(f"{list(lists.values())}: image(s) {list(dup[:5])} listed in more than one official subset")
-    if (rep := np.bincount(code[m:][code[m:] >= 0]) > 1).any():    # the same pass shows an image named in two rows
-        raise CatalogError(f"{names.name}: image(s) named in more than one row, at {row_refs(names.to_frame(), rep[code[m:]] & (code[m:] >= 0), names.name)}")
-    sub[code[:m]] = np.repeat(np.arange(len(lists)), [len(ws) for ws in words])
-    out = pd.Series(np.array([*lists, None], object)[sub[code[m:]]], index=names.index, name=names.name, dtype=object)   # -1: None
-    if out.isna().any(): raise CatalogError(f"{folder}: {out.isna().sum()} image(s) in no official split list, e.g. {row_refs(names.to_frame(), out.isna(), names.name)}")
-    return out
 
 # %% ../nbs/01_catalog.ipynb #8f1b803f
 def label_set(cat:Catalog, # a catalog

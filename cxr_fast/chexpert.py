@@ -8,13 +8,14 @@ Docs: https://cxr-fast.github.io/cxr_fast/chexpert.html.md"""
 from __future__ import annotations
 import re
 from pathlib import Path
-import numpy as np, pandas as pd, pyarrow.compute as pc
+import numpy as np, pandas as pd, pyarrow as pa, pyarrow.compute as pc
 from .config import dataset_root
-from .catalog import (Catalog, CatalogError, RAW_VALUES, load_spec, read_table, row_refs, map_values, tidy_frame,
-                              arrow_strings, check_paths)
+from .columns import arrow_strings, string_bytes, byte_positions, substrings, shared_prefix, drop_prefix
+from .catalog import (Catalog, CatalogError, RAW_VALUES, load_spec, read_arrow, row_refs, map_values, map_codes, tidy_frame,
+                              check_paths)
 
 # %% auto #0
-__all__ = ['numeric', 'check_raw_values', 'path_segments', 'parse_paths', 'chexpert_view', 'load_chexpert']
+__all__ = ['numeric', 'check_raw_values', 'label_matrix', 'path_segments', 'parse_paths', 'chexpert_view', 'load_chexpert']
 
 # %% ../nbs/01b_chexpert.ipynb #53b83ec1
 def numeric(s:pd.Series, # a column as read
@@ -42,6 +43,21 @@ def check_raw_values(df:pd.DataFrame, # frame with label columns
         r, c = np.nonzero(bad)
         raise CatalogError(f"{path}: label values must be 1, 0, -1 or blank; found {float(v[r[0], c[0]])} in column {labels[c[0]]!r} at {row_refs(df, bad.any(1), key)}")
 
+def label_matrix(t:pa.Table, # the table as read (`read_arrow`)
+                 labels:list, # label columns
+                 path, # source file for errors
+                 key:str='path', # identifying column
+                ) -> np.ndarray:
+    "The raw label columns as an (n, labels) float32 matrix, label-major in memory; a value that is not 1, 0, -1 or blank is an error naming the cell"
+    y = np.empty((len(labels), t.num_rows), np.float32)
+    for i, l in enumerate(labels):
+        c = t.column(l)
+        v = c.to_numpy() if pa.types.is_floating(c.type) else numeric(c.to_pandas(), path, t.select([key]).to_pandas(), key, '1.0, 0.0, -1.0 or blank')
+        if not (np.isnan(v) | (v*v == np.abs(v))).all():              # x*x == |x| holds for 0, 1 and -1 only
+            check_raw_values(t.select([key, *labels]).to_pandas(), labels, path, key)
+        y[i] = v
+    return y.T
+
 # %% ../nbs/01b_chexpert.ipynb #a8bdfe5e
 def _closes_at_end(g:str) -> bool:
     "Whether the '(' at `g[0]` is closed by the last character (escapes and [...] classes skipped)"
@@ -56,12 +72,11 @@ def _closes_at_end(g:str) -> bool:
             if depth == 0: return i == len(g) - 1
     return False
 
-def path_segments(pattern:str, # a regex anchored at both ends (`^...$`)
-                 ) -> tuple:
-    "(named group -> position of the '/'-separated part it spans whole, number of parts); ({}, 0) when not anchored"
-    if not (pattern.startswith('^') and pattern.endswith('$')): return {}, 0
+def _pattern_parts(pattern:str) -> list|None:
+    "The '/'-separated parts of an anchored pattern (split at each '/' outside groups and [...] classes); None when not anchored"
+    if not (pattern.startswith('^') and pattern.endswith('$')): return None
     parts, cur, depth, cls, esc = [], '', 0, False, False
-    for ch in pattern[1:-1]:                                  # split at each '/' outside groups and [...] classes
+    for ch in pattern[1:-1]:
         if not (esc or cls) and depth == 0 and ch == '/': parts.append(cur); cur = ''; continue
         cur += ch
         if esc: esc = False
@@ -69,50 +84,93 @@ def path_segments(pattern:str, # a regex anchored at both ends (`^...$`)
         elif cls: cls = ch != ']'
         elif ch == '[': cls = True
         elif ch in '()': depth += 1 if ch == '(' else -1
-    parts.append(cur)
+    return parts + [cur]
+
+def path_segments(pattern:str, # a regex anchored at both ends (`^...$`)
+                 ) -> tuple:
+    "(named group -> position of the '/'-separated part it spans whole, number of parts); ({}, 0) when not anchored"
+    if (parts := _pattern_parts(pattern)) is None: return {}, 0
     return {m[1]: i for i, g in enumerate(parts) if (m := re.match(r'\(\?P<(\w+)>', g)) and _closes_at_end(g)}, len(parts)
+
+def _captured(a, pattern:str, groups:list|None, index) -> pd.DataFrame:
+    "The named groups of every path captured by the regex (a group 'x/y' joins adjacent groups x and y)"
+    m = pc.extract_regex(a, pattern); names = [f.name for f in m.type]
+    cap = {f: pc.struct_field(m, [i]) for i, f in enumerate(names)}
+    col = lambda g: cap[g] if g in cap else pc.binary_join_element_wise(*[cap[x] for x in g.split('/')], pa.scalar('/', m.type[0].type))
+    return pd.DataFrame({g: pd.Series(col(g).to_pandas().array, index=index) for g in (groups or names)})
+
+def _cut_paths(a, pattern:str, groups:list, index) -> pd.DataFrame|None:
+    "The groups cut at the '/' positions, when every group is a run of whole parts and every path matches; None: take the regex"
+    parts, (seg, n) = _pattern_parts(pattern), path_segments(pattern)
+    spans = {g: [seg.get(x) for x in g.split('/')] for g in groups}
+    if not len(a) or a.null_count or any(None in i or i != list(range(i[0], i[0] + len(i))) for i in spans.values()): return None
+    pre = shared_prefix(a, '/'); j = pre.count('/')              # leading parts every path shares: checked once
+    if j >= n or re.search(r'\(\?(?!P<|:)', pattern) or '$' in ''.join(parts[:j]) or '^' in ''.join(parts[j:]).replace('[^', ''): return None
+    rest = drop_prefix(a, pre) if j else a
+    if j and not pc.match_substring_regex(pa.array([pre]), '^' + '/'.join(parts[:j]) + '/$')[0].as_py(): return None
+    if pc.all(pc.match_substring_regex(rest, '^' + '/'.join(parts[j:]) + '$')).as_py() is False: return None
+    raw, off = string_bytes(rest); k = n - j
+    sl = byte_positions(raw, ord('/'), off[0], off[-1])             # k-1 per path, unless a part holds a '/'
+    if len(sl) != (k - 1)*len(a): return None
+    cut = sl.reshape(len(a), k - 1)
+    if k > 1 and ((cut[:, 0] < off[:-1]).any() or (cut[:, -1] >= off[1:]).any()): return None
+    begin = lambda p: off[:-1] if p == 0 else cut[:, p - 1] + 1     # where part p of each path starts, ends
+    end = lambda p: off[1:] if p == k - 1 else cut[:, p]
+    out = {}
+    for g, (i0, *more) in spans.items():
+        i1 = more[-1] if more else i0
+        if i1 < j: out[g] = pa.repeat(pa.scalar('/'.join(pre.split('/')[i0:i1 + 1]), pa.large_string()), len(a))
+        elif i0 < j: return None
+        elif ((w0 := begin(i0 - j) - off[:-1]) == w0[0]).all() and ((w1 := end(i1 - j) - off[:-1]) == w1[0]).all():
+            bt = pa.large_binary() if pa.types.is_large_string(rest.type) else pa.binary()    # the same bytes of every path
+            out[g] = pc.binary_slice(rest.view(bt), w0[0], w1[0]).view(rest.type)
+        else: out[g] = substrings(rest, begin(i0 - j), end(i1 - j))
+    return pd.DataFrame({g: pd.Series(v.to_pandas().array, index=index) for g, v in out.items()})
 
 def parse_paths(s:pd.Series, # path column
                 pattern:str, # regex (RE2 syntax) with named groups
                 path=None, # source file, for errors
-                groups:list|None=None, # the named groups wanted (default: all)
+                groups:list|None=None, # the named groups wanted (default: all); 'x/y' asks for adjacent groups x and y joined by '/'
                ) -> pd.DataFrame:
     "Named groups of `pattern` for every path; paths that do not match are an error naming the rows"
-    a = arrow_strings(s)
-    ok = pc.fill_null(pc.match_substring_regex(a, pattern), False).to_numpy(zero_copy_only=False)   # matching alone is fast
+    a = arrow_strings(s).combine_chunks()
+    if groups and (out := _cut_paths(a, pattern, groups, s.index)) is not None:
+        if out.head(100).equals(_captured(a[:100], pattern, groups, s.index[:100])): return out     # the same as capturing
+    ok = pc.fill_null(pc.match_substring_regex(a, pattern), False).to_numpy(zero_copy_only=False)
     if not ok.all():
         raise CatalogError(f"{path}: column {s.name!r} does not match the expected layout {pattern!r} at {row_refs(s.to_frame(), ~ok, s.name)}")
-    seg, n = path_segments(pattern)
-    if groups and set(groups) <= set(seg):       # groups that are whole parts: split at '/' rather than capture (several times faster)
-        parts = pc.split_pattern(a, '/')
-        if pc.all(pc.equal(pc.list_value_length(parts), n)).as_py() is not False:
-            out = pd.DataFrame({g: pd.Series(pc.list_element(parts, seg[g]).to_pandas().array, index=s.index) for g in groups})
-            if out.head(100).equals(parse_paths(s.head(100), pattern, path)[groups]): return out     # the same as capturing
-    m = pc.extract_regex(a, pattern)
-    return pd.DataFrame({f.name: pd.Series(pc.struct_field(m, [i]).to_pandas().array, index=s.index) for i, f in enumerate(m.type) if not groups or f.name in groups})
+    return _captured(a, pattern, groups, s.index)
 
 # %% ../nbs/01b_chexpert.ipynb #32db41e2
 def chexpert_view(frontal:pd.Series, # booleans
                   view:pd.Series, # canonical AP/PA values (None where blank)
                   lateral_blank:str, # the view a blank lateral reads as
+                  blank:np.ndarray|None=None, # the blank views, when the caller knows them (saves a pass over the values)
                  ) -> pd.Series:
     "View per image: the `AP/PA` value, or `lateral_blank` for laterals whose `AP/PA` is blank"
-    return view.where(view.notna() | frontal.astype(bool), lateral_blank)
+    out = view.to_numpy(object, copy=True)
+    out[(pd.isna(out) if blank is None else blank) & ~np.asarray(frontal, bool)] = lateral_blank
+    return pd.Series(out, index=view.index, name=view.name, dtype=object)
 
 # %% ../nbs/01b_chexpert.ipynb #56f220cf
 def _chexpert_table(path:Path, spec:dict) -> pd.DataFrame:
     "One CheXpert csv as the contract frame"
-    md, v = spec['metadata'], spec['values']; col = md['columns']
-    t = read_table(path, {**col, **{l: l for l in spec['labels']}}, key=col['path'],
-                   dtype={**{l: float for l in spec['labels']}, **{col[c]: 'category' for c in ('sex', 'frontal', 'view')}})
-    check_raw_values(t, spec['labels'], path, col['path'])       # any text that is not 1.0/0.0/-1.0/blank: an error naming the cell
-    m = parse_paths(t[col['path']], spec['path_pattern'], path, ['split', 'patient', 'study'])
-    frontal = map_values(t[col['frontal']], v['frontal'], path, col['path'], t).astype(bool)
-    base = dict(path=t[col['path']], patient=m.patient, study=m.patient + '/' + m.study,
-                view=chexpert_view(frontal, map_values(t[col['view']], v['view'], path, col['path'], t), v['lateral_blank_view']),
-                frontal=frontal, sex=map_values(t[col['sex']], v['sex'], path, col['path'], t),
-                age=numeric(t[col['age']], path, t, col['path'], 'an age in years or blank').astype(np.float32), split=m.split)
-    return tidy_frame(base, t[spec['labels']].to_numpy(), spec['labels'])
+    md, v = spec['metadata'], spec['values']; col = md['columns']; key = col['path']
+    t = read_arrow(path, {**col, **{l: l for l in spec['labels']}}, key=key,
+                   dtype={**{l: float for l in spec['labels']}, col['age']: float, **{col[c]: str for c in ('sex', 'frontal', 'view')}})
+    y = label_matrix(t, spec['labels'], path, key)               # any text that is not 1.0/0.0/-1.0/blank: an error naming the cell
+    paths = t.column(key).to_pandas().rename(key); keyed = paths.to_frame()
+    m = parse_paths(paths, spec['path_pattern'], path, ['split', 'patient', 'patient/study'])
+    raw = lambda c: t.column(col[c]).to_pandas().rename(col[c])
+    codes, values = map_codes(raw('frontal'), v['frontal'], path, key, keyed)
+    frontal = np.array([bool(x) for x in values] + [False])[codes]                  # a blank reads as lateral, as before
+    codes, values = map_codes(raw('view'), v['view'], path, key, keyed)
+    view = pd.Series(np.array(values + [None], object)[codes], dtype=object)
+    view = chexpert_view(frontal, view, v['lateral_blank_view'], np.array([x is None for x in values] + [True])[codes])
+    age = t.column(col['age']); age = age.to_numpy() if pa.types.is_floating(age.type) else numeric(raw('age'), path, keyed, key, 'an age in years or blank')
+    base = dict(path=paths, patient=m.patient, study=m['patient/study'], view=view, frontal=frontal,
+                sex=map_values(raw('sex'), v['sex'], path, key, keyed), age=age.astype(np.float32), split=m.split)
+    return tidy_frame(base, y, spec['labels'])
 
 # %% ../nbs/01b_chexpert.ipynb #bcb0f18f
 def _chexpert_csvs(root, version, train_csv, valid_csv, spec) -> dict:

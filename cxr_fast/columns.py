@@ -11,7 +11,7 @@ from numpy.lib.stride_tricks import as_strided
 
 # %% auto #0
 __all__ = ['csv_columns', 'inflate', 'arrow_strings', 'vocab_index', 'string_bytes', 'substrings', 'shared_prefix', 'drop_prefix',
-           'maybe_outside', 'fixed_width', 'fixed_lines', 'ascending', 'find_sorted']
+           'byte_positions', 'maybe_outside', 'fixed_width', 'fixed_lines', 'ascending', 'find_sorted']
 
 # %% ../nbs/00a_columns.ipynb #786d3366
 def csv_columns(src, # a path, or a pyarrow buffer (see `inflate`)
@@ -26,13 +26,9 @@ def csv_columns(src, # a path, or a pyarrow buffer (see `inflate`)
 
 def inflate(path, # a file; only a `.gz` one is inflated
            ):
-    "A `.gz` file's bytes inflated by ISA-L as a pyarrow buffer; any other file: its path"
-    from isal import isal_zlib
-    from pathlib import Path
-    if not str(path).endswith('.gz'): return path
-    d = isal_zlib.decompressobj(31); data = d.decompress(Path(path).read_bytes())
-    if not d.eof or d.unused_data: raise EOFError(path)          # truncated, or several gzip members: pyarrow's own reader
-    return pa.py_buffer(data)
+    "A `.gz` file as a stream inflated by ISA-L (`igzip`; close it after reading); any other file: its path"
+    from isal import igzip
+    return igzip.open(path, 'rb') if str(path).endswith('.gz') else path
 
 # %% ../nbs/00a_columns.ipynb #89ce41b5
 def arrow_strings(s:pd.Series, # a text column (blanks allowed)
@@ -74,15 +70,17 @@ def substrings(a, # a pyarrow string array (not chunked)
     n = len(start)
     if n and (size.min() < 0 or start.min() < 0 or (start + size).max() > len(raw) or len(raw) >= 2**31):
         raise ValueError(f"substrings: positions outside the {len(raw)} bytes of the buffer, or a buffer over 2 GB")
-    head = np.zeros((n, 12), np.uint8)                              # each row's first 12 bytes (fewer at the buffer's end)
-    ok = start <= len(raw) - 12
-    if ok.any(): head[ok] = as_strided(raw, shape=(len(raw) - 11, 12), strides=(1, 1))[start[ok]]
-    for i in np.flatnonzero(~ok): head[i, :len(raw) - start[i]] = raw[start[i]:]
+    win = as_strided(raw, shape=(max(len(raw) - 11, 0), 12), strides=(1, 1))    # every 12-byte window of the buffer
+    if (ok := start <= len(raw) - 12).all(): head = win[start]     # each row's first 12 bytes (fewer at the buffer's end)
+    else:
+        head = np.zeros((n, 12), np.uint8); head[ok] = win[start[ok]]
+        for i in np.flatnonzero(~ok): head[i, :len(raw) - start[i]] = raw[start[i]:]
     if (size < 12).any(): head &= _KEEP[np.minimum(size, 12)]     # inline strings are zero-padded
-    views = np.zeros((n, 4), np.int32); views[:, 0] = size
+    views = np.empty((n, 4), np.int32); views[:, 0] = size
     views.view(np.uint8).reshape(n, 16)[:, 4:] = head
     long = size > 12                                                # long strings: prefix, buffer 0, offset
-    views[long, 2] = 0; views[long, 3] = start[long]
+    if long.all(): views[:, 2], views[:, 3] = 0, start
+    elif long.any(): views[long, 2] = 0; views[long, 3] = start[long]
     return pa.Array.from_buffers(pa.string_view(), n, [None, pa.py_buffer(views), data]).cast(pa.large_string())
 
 # %% ../nbs/00a_columns.ipynb #d4386357
@@ -106,15 +104,27 @@ def drop_prefix(a, # a pyarrow string array whose every string starts with `pref
     return pc.binary_slice(a.view(b), len(prefix.encode()), 2**31 - 1).view(a.type)
 
 # %% ../nbs/00a_columns.ipynb #362902b0
+_CHUNK = 1 << 20
+
+def byte_positions(raw:np.ndarray, # bytes (see `string_bytes`)
+                   byte:int, # the byte value to find, e.g. `ord('/')`
+                   start:int=0, # where to start
+                   stop:int|None=None, # where to stop (default: the end)
+                  ) -> np.ndarray:
+    "Positions of `byte` in `raw[start:stop]` (as offsets into `raw`), found 1 MB at a time so the masks stay small"
+    stop = len(raw) if stop is None else stop
+    return np.concatenate([np.flatnonzero(raw[i:min(i + _CHUNK, stop)] == byte) + i for i in range(start, stop, _CHUNK)] + [np.zeros(0, np.int64)])
+
 def maybe_outside(a, # a pyarrow string array of relative paths
                  ) -> bool:
     "False when no string of `a` can be absolute or climb out: no ':', backslash or '..', none starting with '/' (True: look closer)"
     raw, off = string_bytes(a)
     if len(off) < 2: return False
     b = raw[off[0]:off[-1]]
-    if (b == ord(':')).any() or (b == ord('\\')).any(): return True
-    dot = b == ord('.')
-    return bool((dot[1:] & dot[:-1]).any() or (raw[off[:-1][off[1:] > off[:-1]]] == ord('/')).any())
+    for i in range(0, len(b), _CHUNK):                              # 1 MB at a time: the masks stay small and in cache
+        c = b[i:i + _CHUNK + 1]; dot = c == ord('.')                 # one byte of overlap: a '..' across the border
+        if (c == ord(':')).any() or (c == ord('\\')).any() or (dot[1:] & dot[:-1]).any(): return True
+    return bool((raw[off[:-1][off[1:] > off[:-1]]] == ord('/')).any())
 
 # %% ../nbs/00a_columns.ipynb #126b5b8c
 def fixed_width(a, # a pyarrow string array

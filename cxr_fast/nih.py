@@ -8,14 +8,14 @@ Docs: https://cxr-fast.github.io/cxr_fast/nih.html.md"""
 from __future__ import annotations
 import glob, os
 from pathlib import Path
-import numpy as np, pandas as pd
+import numpy as np, pandas as pd, pyarrow as pa, pyarrow.compute as pc
 from .config import dataset_root
-from .columns import arrow_strings, vocab_index
+from .columns import arrow_strings, vocab_index, fixed_width, fixed_lines, ascending, find_sorted
 from .catalog import (Catalog, CatalogError, load_spec, find_file, read_table, row_refs, map_values, tidy_frame,
-                              check_paths, read_split_lists, report_rows, warn_problems)
+                              check_paths, report_rows, warn_problems)
 
 # %% auto #0
-__all__ = ['split_findings', 'file_stem', 'blank_cells', 'nih_age', 'resolve_layout', 'load_nih']
+__all__ = ['split_findings', 'file_stem', 'blank_cells', 'nih_age', 'resolve_layout', 'read_split_lists', 'load_nih']
 
 # %% ../nbs/01a_nih.ipynb #a54b25a3
 def split_findings(s:pd.Series, # `Finding Labels` column
@@ -26,7 +26,6 @@ def split_findings(s:pd.Series, # `Finding Labels` column
                    key:str|None=None, # identifying column in `df` for errors
                   ) -> np.ndarray:
     "Multi-hot matrix from separator-joined label strings, worked out once per distinct string; unknown label strings are an error naming the rows"
-    import pyarrow.compute as pc
     enc = pc.dictionary_encode(pc.fill_null(arrow_strings(s).combine_chunks(), ''))    # NIH: 112,120 cells, 836 distinct
     combos, code = enc.dictionary, enc.indices.to_numpy(zero_copy_only=False)
     parts = pc.split_pattern(combos, sep)
@@ -42,7 +41,6 @@ def split_findings(s:pd.Series, # `Finding Labels` column
 def file_stem(names:pd.Series, # file names
              ) -> pd.Series:
     "Each name without its extension: the text before the last '.' (the whole name where there is none)"
-    import pyarrow as pa, pyarrow.compute as pc
     a, first = arrow_strings(names), names.iloc[0] if len(names) else None
     ext = '.' + first.rsplit('.', 1)[1] if isinstance(first, str) and '.' in first else None
     if ext and pc.all(pc.ends_with(a, ext)).as_py() is not False:      # one shared extension: cut its bytes
@@ -54,7 +52,6 @@ def file_stem(names:pd.Series, # file names
 def blank_cells(s:pd.Series, # a text column
                ) -> np.ndarray:
     "Mask of the empty or whitespace-only cells of `s`"
-    import pyarrow.compute as pc
     return pc.fill_null(pc.equal(pc.utf8_trim_whitespace(arrow_strings(s)), ''), True).to_numpy(zero_copy_only=False)
 
 # %% ../nbs/01a_nih.ipynb #7b02e477
@@ -88,6 +85,42 @@ def resolve_layout(root:Path|None, # dataset root (None: metadata only)
         folder = pat.split('{')[0]
         if root is not None and '*' not in folder and (Path(root)/folder).is_dir(): return folder + names
     return layouts[-1].split('{')[0] + names
+
+# %% ../nbs/01a_nih.ipynb #1d2f46b9
+def _sorted_split(lists:dict, names:pd.Series) -> pd.Series|None:
+    "The subset of each name by binary search in the merged lists, when names and lines have one width and each list is ascending (NIH's are); None: take the general pass"
+    keys = fixed_width(arrow_strings(names).combine_chunks())
+    if keys is None: return None
+    merged, sub = keys[:0], np.zeros(0, int)
+    for k, p in enumerate(lists.values()):
+        lines = fixed_lines(p.read_bytes())
+        if lines is None or lines.dtype != keys.dtype or not ascending(lines): return None
+        at = np.searchsorted(merged, lines); merged, sub = np.insert(merged, at, lines), np.insert(sub, at, k)
+    if not ascending(merged): return None                          # a name in two lists: the general pass names it
+    pos = find_sorted(merged, keys)
+    if (pos < 0).any() or (np.bincount(pos, minlength=len(merged)) > 1).any(): return None    # unlisted, or named in two rows
+    return pd.Series(np.array(list(lists), object)[sub[pos]], index=names.index, name=names.name, dtype=object)
+
+def read_split_lists(folder:Path|None, # folder holding the list files
+                     files:dict, # subset -> file name, e.g. `{'train': 'train_val_list.txt', 'test': 'test_list.txt'}`
+                     names:pd.Series, # image names to assign
+                    ) -> pd.Series:
+    "Official subset of each image from one-name-per-line lists; missing files, unlisted, doubly listed or repeated images are errors"
+    lists = {s: find_file(folder, [fn], f'official split list for {s!r}') for s, fn in files.items()}
+    if (fast := _sorted_split(lists, names)) is not None: return fast
+    words = [p.read_text().split() for p in lists.values()]; a = arrow_strings(names)
+    listed = pa.array([w for ws in words for w in ws], a.type); m = len(listed)
+    enc = pa.chunked_array([listed, *a.chunks], a.type).dictionary_encode().combine_chunks()   # one hash pass over lists and names
+    code = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False); sub = np.full(len(enc.dictionary) + 1, -1)
+    if (np.bincount(code[:m]) > 1).any():
+        dup = listed.to_pandas()[lambda x: x.duplicated()]
+        raise CatalogError(f"{list(lists.values())}: image(s) {list(dup[:5])} listed in more than one official subset")
+    if (rep := np.bincount(code[m:][code[m:] >= 0]) > 1).any():    # the same pass shows an image named in two rows
+        raise CatalogError(f"{names.name}: image(s) named in more than one row, at {row_refs(names.to_frame(), rep[code[m:]] & (code[m:] >= 0), names.name)}")
+    sub[code[:m]] = np.repeat(np.arange(len(lists)), [len(ws) for ws in words])
+    out = pd.Series(np.array([*lists, None], object)[sub[code[m:]]], index=names.index, name=names.name, dtype=object)   # -1: None
+    if out.isna().any(): raise CatalogError(f"{folder}: {out.isna().sum()} image(s) in no official split list, e.g. {row_refs(names.to_frame(), out.isna(), names.name)}")
+    return out
 
 # %% ../nbs/01a_nih.ipynb #b2b4e5b6
 def load_nih(root:Path|str|None=None, # folder with `Data_Entry_2017*.csv` and the images (default: settings)
