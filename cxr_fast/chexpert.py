@@ -99,6 +99,22 @@ def _captured(a, pattern:str, groups:list|None, index) -> pd.DataFrame:
     col = lambda g: cap[g] if g in cap else pc.binary_join_element_wise(*[cap[x] for x in g.split('/')], pa.scalar('/', m.type[0].type))
     return pd.DataFrame({g: pd.Series(col(g).to_pandas().array, index=index) for g in (groups or names)})
 
+def _by_runs(rest, off, cut, parts:list) -> tuple:
+    "(every path matches, the paths are distinct), judged by runs of equal first parts and the dictionary of what follows; (None, None): not this way"
+    w = cut[:, 0] - off[:-1]                                          # the first part's width: one for all paths (patient00001)
+    if not len(w) or (w != w[0]).any(): return None, None
+    bt = pa.large_binary() if pa.types.is_large_string(rest.type) else pa.binary()
+    head = pc.binary_slice(rest.view(bt), 0, w[0]).view(rest.type)
+    tail = pc.binary_slice(rest.view(bt), w[0] + 1, 2**31 - 1).view(rest.type)
+    if pc.any(pc.less(head[1:], head[:-1])).as_py(): return None, None          # not in order: the runs prove nothing
+    run = np.concatenate([[0], np.cumsum(pc.not_equal(head[1:], head[:-1]).to_numpy(zero_copy_only=False))])
+    firsts = np.flatnonzero(np.diff(run, prepend=-1))
+    enc = pc.dictionary_encode(tail)                                  # few distinct ('study1/view1_frontal.jpg', ...)
+    ok = (pc.all(pc.match_substring_regex(head.take(firsts), '^' + parts[0] + '$')).as_py() is not False and
+          pc.all(pc.match_substring_regex(enc.dictionary, '^' + '/'.join(parts[1:]) + '$')).as_py() is not False)
+    key = np.sort(run * len(enc.dictionary) + enc.indices.to_numpy(zero_copy_only=False))
+    return ok, bool(ok and not (key[1:] == key[:-1]).any())
+
 def _cut_paths(a, pattern:str, groups:list, index) -> pd.DataFrame|None:
     "The groups cut at the '/' positions, when every group is a run of whole parts and every path matches; None: take the regex"
     parts, (seg, n) = _pattern_parts(pattern), path_segments(pattern)
@@ -108,12 +124,14 @@ def _cut_paths(a, pattern:str, groups:list, index) -> pd.DataFrame|None:
     if j >= n or re.search(r'\(\?(?!P<|:)', pattern) or '$' in ''.join(parts[:j]) or '^' in ''.join(parts[j:]).replace('[^', ''): return None
     rest = drop_prefix(a, pre) if j else a
     if j and not pc.match_substring_regex(pa.array([pre]), '^' + '/'.join(parts[:j]) + '/$')[0].as_py(): return None
-    if pc.all(pc.match_substring_regex(rest, '^' + '/'.join(parts[j:]) + '$')).as_py() is False: return None
     raw, off = string_bytes(rest); k = n - j
     sl = byte_positions(raw, ord('/'), off[0], off[-1])             # k-1 per path, unless a part holds a '/'
     if len(sl) != (k - 1)*len(a): return None
     cut = sl.reshape(len(a), k - 1)
     if k > 1 and ((cut[:, 0] < off[:-1]).any() or (cut[:, -1] >= off[1:]).any()): return None
+    ok, distinct = _by_runs(rest, off, cut, parts[j:]) if k > 1 else (None, None)
+    if ok is None: ok = pc.all(pc.match_substring_regex(rest, '^' + '/'.join(parts[j:]) + '$')).as_py() is not False
+    if not ok: return None
     begin = lambda p: off[:-1] if p == 0 else cut[:, p - 1] + 1     # where part p of each path starts, ends
     end = lambda p: off[1:] if p == k - 1 else cut[:, p]
     out = {}
@@ -125,7 +143,9 @@ def _cut_paths(a, pattern:str, groups:list, index) -> pd.DataFrame|None:
             bt = pa.large_binary() if pa.types.is_large_string(rest.type) else pa.binary()    # the same bytes of every path
             out[g] = pc.binary_slice(rest.view(bt), w0[0], w1[0]).view(rest.type)
         else: out[g] = substrings(rest, begin(i0 - j), end(i1 - j))
-    return pd.DataFrame({g: pd.Series(v.to_pandas().array, index=index) for g, v in out.items()})
+    out = pd.DataFrame({g: pd.Series(v.to_pandas().array, index=index) for g, v in out.items()})
+    out.attrs.update(prefix=pre, distinct=distinct)                  # what the loader may reuse
+    return out
 
 def parse_paths(s:pd.Series, # path column
                 pattern:str, # regex (RE2 syntax) with named groups
@@ -153,8 +173,8 @@ def chexpert_view(frontal:pd.Series, # booleans
     return pd.Series(out, index=view.index, name=view.name, dtype=object)
 
 # %% ../nbs/01b_chexpert.ipynb #56f220cf
-def _chexpert_table(path:Path, spec:dict) -> pd.DataFrame:
-    "One CheXpert csv as the contract frame"
+def _chexpert_table(path:Path, spec:dict) -> tuple:
+    "One CheXpert csv as the contract frame, and what reading its paths found (`prefix`, `distinct`)"
     md, v = spec['metadata'], spec['values']; col = md['columns']; key = col['path']
     t = read_arrow(path, {**col, **{l: l for l in spec['labels']}}, key=key,
                    dtype={**{l: float for l in spec['labels']}, col['age']: float, **{col[c]: str for c in ('sex', 'frontal', 'view')}})
@@ -170,7 +190,7 @@ def _chexpert_table(path:Path, spec:dict) -> pd.DataFrame:
     age = t.column(col['age']); age = age.to_numpy() if pa.types.is_floating(age.type) else numeric(raw('age'), path, keyed, key, 'an age in years or blank')
     base = dict(path=paths, patient=m.patient, study=m['patient/study'], view=view, frontal=frontal,
                 sex=map_values(raw('sex'), v['sex'], path, key, keyed), age=age.astype(np.float32), split=m.split)
-    return tidy_frame(base, y, spec['labels'])
+    return tidy_frame(base, y, spec['labels']), dict(m.attrs)
 
 # %% ../nbs/01b_chexpert.ipynb #bcb0f18f
 def _chexpert_csvs(root, version, train_csv, valid_csv, spec) -> dict:
@@ -191,7 +211,9 @@ def load_chexpert(root:Path|str|None=None, # folder holding `CheXpert-v1.0-small
     spec = load_spec('chexpert')
     root = Path(root) if root is not None else (None if (train_csv or valid_csv) else dataset_root('chexpert'))
     csvs = _chexpert_csvs(root, version, train_csv, valid_csv, spec)
-    dfs = [_chexpert_table(p, spec) for p in csvs.values()]
+    dfs, found = zip(*[_chexpert_table(p, spec) for p in csvs.values()])
     df = dfs[0] if len(dfs) == 1 else pd.concat(dfs, ignore_index=True)
-    check_paths(df.path, ' + '.join(map(str, csvs.values())))
+    pres = [f.get('prefix') or '' for f in found]                # files whose shared folders differ share no path
+    distinct = all(f.get('distinct') for f in found) and all(p and q and not (p.startswith(q) or q.startswith(p)) for i, p in enumerate(pres) for q in pres[:i])
+    check_paths(df.path, ' + '.join(map(str, csvs.values())), unique=distinct)
     return Catalog('chexpert', df, list(spec['labels']), spec, root)
