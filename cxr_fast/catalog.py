@@ -238,8 +238,8 @@ def check_paths(paths:pd.Series, # relative image paths of a catalog
                ):
     "Error naming the rows of duplicated image paths and of paths pointing outside the dataset root"
     a = arrow_strings(paths).combine_chunks()          # the cheap tests first; rows named only when needed
-    pre = shared_prefix(a, '/') if len(a) and not a.null_count else ''
-    rest = drop_prefix(a, pre) if pre else a              # the folders every path shares are checked once
+    pre = shared_prefix(a, '/') if len(a) and not a.null_count and not unique else ''
+    rest = drop_prefix(a, pre) if pre else a              # the folders every path shares: hashed and scanned once
     if not (unique or distinct(rest)):
         df = pd.DataFrame({'path': paths.to_numpy()}); dup = df.path.duplicated(keep=False)
         raise CatalogError(f"{source}: duplicated image(s) {sorted(set(df.path[dup]))[:5]} at {row_refs(df, dup, 'path')}")

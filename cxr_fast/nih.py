@@ -133,7 +133,7 @@ def load_nih(root:Path|str|None=None, # folder with `Data_Entry_2017*.csv` and t
     spec = load_spec('nih'); md = spec['metadata']; col = md['columns']
     root = Path(root) if root is not None else (None if csv else dataset_root('nih'))
     path = Path(csv) if csv else find_file(root, md['files'])
-    t = read_table(path, col, dtype={col['patient']: str, col['view']: 'category', col['sex']: 'category'}, key=col['image'])
+    t = read_table(path, col, dtype={col['patient']: str, col['view']: str, col['sex']: str}, key=col['image'])
     names, key = t[col['image']], col['image']
     base = dict(path=resolve_layout(root, spec['layouts'], names, image_dir), patient=t[col['patient']],
                 study=file_stem(names), view=map_values(t[col['view']], spec['values']['view'], path, key, t),
@@ -143,9 +143,10 @@ def load_nih(root:Path|str|None=None, # folder with `Data_Entry_2017*.csv` and t
     y = split_findings(t[col['findings']], spec['labels'], md['separator'], path, t, key)
     check_paths(base['path'], path, unique=splits)                # the split lists have checked that every name is distinct
     blank = np.zeros(len(t), bool)
-    if (none := ~y.any(1)).any(): blank[none] = blank_cells(t[col['findings']][none])    # only a row without labels can be blank
+    if (none := ~y.T.any(0)).any(): blank[none] = blank_cells(t[col['findings']][none])  # only a row without labels can be blank
     df = tidy_frame(base, y, spec['labels'])
+    if not blank.any(): return Catalog('nih', df, list(spec['labels']), spec, root)
     problems = report_rows(path, t, blank, key, column=col['findings'], problem="blank (expected findings joined by '|', or 'No Finding'); the image is left out")
     warn_problems(problems, key)                                 # every row is checked above, so row numbers are the file's
-    return Catalog('nih', df[~blank].reset_index(drop=True) if blank.any() else df, list(spec['labels']), spec, root,
+    return Catalog('nih', df[~blank].reset_index(drop=True), list(spec['labels']), spec, root,
                    report_rows(path, t, blank, key, reason=f"blank {col['findings']!r} cell"), problems)

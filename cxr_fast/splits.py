@@ -23,9 +23,11 @@ def assert_no_leak(patients:pd.Series, # patient of each image
                    name:str='split', # split name, for the message
                   ):
     "Raise `PatientLeakError` naming the patients found in more than one subset"
-    n = pd.DataFrame(dict(p=patients.to_numpy(), s=subset.to_numpy())).dropna().groupby('p')['s'].nunique()
-    if (leak := n[n > 1]).size:
-        raise PatientLeakError(f"{name}: {leak.size} patient(s) in more than one subset, e.g. {list(leak.index[:5])}")
+    (p, who), (s, _) = pd.factorize(patients), pd.factorize(subset)    # integer codes (arrow-backed text: no Python strings)
+    keep = (p >= 0) & (s >= 0); p, s = p[keep], s[keep]
+    one = np.full(len(who), -1); one[p] = s                           # one subset of each patient; a leak differs from it somewhere
+    if (leak := np.unique(p[one[p] != s])).size:
+        raise PatientLeakError(f"{name}: {leak.size} patient(s) in more than one subset, e.g. {sorted(map(str, who[leak]))[:5]}")
 
 # %% ../nbs/02_splits.ipynb #2ef55c37
 SUBSETS = ('train', 'valid', 'test')
@@ -105,7 +107,8 @@ def official_split(cat:Catalog, # a catalog whose `split` column holds the offic
                    seed:int=0, # seed of the carving
                   ) -> Split:
     "The dataset's official split (optionally with a validation subset carved from training patients)"
-    sub = cat.df.split.astype(object).copy()
+    codes, names = pd.factorize(cat.df.split)                       # text to objects once per distinct value, not per row
+    sub = pd.Series(np.array(list(names) + [None], object)[codes], index=cat.df.index, name=cat.df.split.name, dtype=object)
     if sub.isna().all(): raise ValueError(f"{cat.name} has no official split; use patient_split or stratified_split")
     if valid_frac:
         tr = sub == 'train'
