@@ -102,7 +102,7 @@ def _captured(a, pattern:str, groups:list|None, index) -> pd.DataFrame:
 def _by_runs(rest, off, cut, parts:list) -> tuple:
     "(every path matches, the paths are distinct), judged by runs of equal first parts and the dictionary of what follows; (None, None): not this way"
     w = cut[:, 0] - off[:-1]                                          # the first part's width: one for all paths (patient00001)
-    if not len(w) or (w != w[0]).any(): return None, None
+    if not len(w) or (w != w[0]).any() or '$' in parts[0]: return None, None      # ('$' would end the first part, not the path)
     bt = pa.large_binary() if pa.types.is_large_string(rest.type) else pa.binary()
     head = pc.binary_slice(rest.view(bt), 0, w[0]).view(rest.type)
     tail = pc.binary_slice(rest.view(bt), w[0] + 1, 2**31 - 1).view(rest.type)
@@ -121,7 +121,7 @@ def _cut_paths(a, pattern:str, groups:list, index) -> pd.DataFrame|None:
     spans = {g: [seg.get(x) for x in g.split('/')] for g in groups}
     if not len(a) or a.null_count or any(None in i or i != list(range(i[0], i[0] + len(i))) for i in spans.values()): return None
     pre = shared_prefix(a, '/'); j = pre.count('/')              # leading parts every path shares: checked once
-    if j >= n or re.search(r'\(\?(?!P<|:)', pattern) or '$' in ''.join(parts[:j]) or '^' in ''.join(parts[j:]).replace('[^', ''): return None
+    if j >= n or re.search(r'\(\?(?!P<|:)|\\[Az]', pattern) or '$' in ''.join(parts[:j]) or '^' in ''.join(parts[j:]).replace('[^', ''): return None
     rest = drop_prefix(a, pre) if j else a
     if j and not pc.match_substring_regex(pa.array([pre]), '^' + '/'.join(parts[:j]) + '/$')[0].as_py(): return None
     raw, off = string_bytes(rest); k = n - j
