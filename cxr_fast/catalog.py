@@ -95,11 +95,13 @@ def read_arrow(path:Path, # a `.csv` or `.csv.gz` file
     except Exception: t = None
     finally: getattr(src, 'close', lambda: None)()
     if t is None or not t.num_rows or any(pa.types.is_binary(f.type) for f in t.schema):
-        header = _header(path, columns)
+        try: header = _header(path, columns)
+        except (OSError, EOFError) as e: raise CatalogError(f"{path}: not readable ({e}); a damaged or truncated file?") from None
         if missing := [c for c in columns.values() if c not in header]:
             raise CatalogError(f"{path}: missing column(s) {missing}; the file has {header}")
-        try: t, err = csv_columns(path, cols, {**types, **{c: pa.string() for c in cats}}), None
+        try: t, err = csv_columns(path, cols, {**types, **{c: pa.string() for c in fast}}), None    # numbers as text: their checks name the cell
         except pa.ArrowInvalid as e: t, err = None, e
+        except (OSError, EOFError) as e: raise CatalogError(f"{path}: not readable ({e}); a damaged or truncated file?") from None
         if t is None or any(pa.types.is_binary(f.type) for f in t.schema):          # pyarrow reads non-UTF-8 text as bytes
             if msg := _utf8_error(path, cols, key): raise CatalogError(msg)
             if t is None: raise CatalogError(f"{path}: not readable as CSV: {err}") from None
@@ -134,7 +136,7 @@ def map_codes(s:pd.Series, # raw column
               df:pd.DataFrame|None=None, # the table, to name rows
              ) -> tuple:
     "(codes, values): each row's position in `values`, the canonical values of the distinct raw ones (-1: blank); unknown values are an error naming file, rows and values"
-    if all(isinstance(k, str) for k in mapping) and not isinstance(s.dtype, pd.CategoricalDtype):
+    if isinstance(s.dtype, pd.StringDtype) and all(isinstance(k, str) for k in mapping):
         a, keys = arrow_strings(s), list(mapping)                # text: one lookup per row in pyarrow
         codes = pc.fill_null(pc.index_in(a, value_set=pa.array(keys, a.type)), -1).to_numpy(zero_copy_only=False)
         if not ((codes < 0) & pc.is_valid(a).to_numpy(zero_copy_only=False)).any(): return codes, [mapping[k] for k in keys]
@@ -244,7 +246,7 @@ def check_paths(paths:pd.Series, # relative image paths of a catalog
         df = pd.DataFrame({'path': paths.to_numpy()}); dup = df.path.duplicated(keep=False)
         raise CatalogError(f"{source}: duplicated image(s) {sorted(set(df.path[dup]))[:5]} at {row_refs(df, dup, 'path')}")
     if not (maybe_outside(pa.array([pre])) or maybe_outside(rest)): return     # a byte scan rules out most tables without the regex
-    out = pc.fill_null(pc.match_substring_regex(a, r'^(?:/|\\|[A-Za-z]:)|(?:^|/)\.\.(?:/|$)'), False).to_numpy(zero_copy_only=False)
+    out = pc.fill_null(pc.match_substring_regex(a, r'^(?:/|\\|[A-Za-z]:)|(?:^|[/\\])\.\.(?:[/\\]|$)'), False).to_numpy(zero_copy_only=False)
     if out.any(): raise CatalogError(f"{source}: path(s) pointing outside the dataset root at {row_refs(pd.DataFrame({'path': paths.to_numpy()}), out, 'path')}")
 
 # %% ../nbs/01_catalog.ipynb #8f1b803f

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 import numpy as np, pandas as pd, pyarrow as pa, pyarrow.compute as pc
 from .config import dataset_root
-from .columns import arrow_strings, string_bytes, byte_positions, substrings, shared_prefix, drop_prefix
+from .columns import arrow_strings, string_bytes, byte_positions, substrings, shared_prefix, drop_prefix, byte_slice
 from .catalog import (Catalog, CatalogError, RAW_VALUES, load_spec, read_arrow, row_refs, map_values, map_codes, tidy_frame,
                               check_paths)
 
@@ -53,7 +53,7 @@ def label_matrix(t:pa.Table, # the table as read (`read_arrow`)
     for i, l in enumerate(labels):
         c = t.column(l)
         v = c.to_numpy() if pa.types.is_floating(c.type) else numeric(c.to_pandas(), path, t.select([key]).to_pandas(), key, '1.0, 0.0, -1.0 or blank')
-        if not (np.isnan(v) | (v*v == np.abs(v))).all():              # x*x == |x| holds for 0, 1 and -1 only
+        if not (np.isnan(v) | (np.abs(v) == 1) | (v == 0)).all():       # 1, -1, 0 (and -0.0), or blank
             check_raw_values(t.select([key, *labels]).to_pandas(), labels, path, key)
         y[i] = v
     return y.T
@@ -73,11 +73,13 @@ def _closes_at_end(g:str) -> bool:
     return False
 
 def _pattern_parts(pattern:str) -> list|None:
-    "The '/'-separated parts of an anchored pattern (split at each '/' outside groups and [...] classes); None when not anchored"
+    "The '/'-separated parts of an anchored pattern (split at each '/' outside groups and [...] classes); None when not anchored or when an alternative ('|') sits outside every group"
     if not (pattern.startswith('^') and pattern.endswith('$')): return None
     parts, cur, depth, cls, esc = [], '', 0, False, False
     for ch in pattern[1:-1]:
-        if not (esc or cls) and depth == 0 and ch == '/': parts.append(cur); cur = ''; continue
+        if not (esc or cls) and depth == 0 and ch in '/|':
+            if ch == '|': return None                                  # '^a/b|c$' is not a sequence of parts
+            parts.append(cur); cur = ''; continue
         cur += ch
         if esc: esc = False
         elif ch == '\\': esc = True
@@ -103,9 +105,7 @@ def _by_runs(rest, off, cut, parts:list) -> tuple:
     "(every path matches, the paths are distinct), judged by runs of equal first parts and the dictionary of what follows; (None, None): not this way"
     w = cut[:, 0] - off[:-1]                                          # the first part's width: one for all paths (patient00001)
     if not len(w) or (w != w[0]).any() or '$' in parts[0]: return None, None      # ('$' would end the first part, not the path)
-    bt = pa.large_binary() if pa.types.is_large_string(rest.type) else pa.binary()
-    head = pc.binary_slice(rest.view(bt), 0, w[0]).view(rest.type)
-    tail = pc.binary_slice(rest.view(bt), w[0] + 1, 2**31 - 1).view(rest.type)
+    head, tail = byte_slice(rest, 0, w[0]), byte_slice(rest, w[0] + 1)
     if pc.any(pc.less(head[1:], head[:-1])).as_py(): return None, None          # not in order: the runs prove nothing
     run = np.concatenate([[0], np.cumsum(pc.not_equal(head[1:], head[:-1]).to_numpy(zero_copy_only=False))])
     firsts = np.flatnonzero(np.diff(run, prepend=-1))
@@ -140,8 +140,7 @@ def _cut_paths(a, pattern:str, groups:list, index) -> pd.DataFrame|None:
         if i1 < j: out[g] = pa.repeat(pa.scalar('/'.join(pre.split('/')[i0:i1 + 1]), pa.large_string()), len(a))
         elif i0 < j: return None
         elif ((w0 := begin(i0 - j) - off[:-1]) == w0[0]).all() and ((w1 := end(i1 - j) - off[:-1]) == w1[0]).all():
-            bt = pa.large_binary() if pa.types.is_large_string(rest.type) else pa.binary()    # the same bytes of every path
-            out[g] = pc.binary_slice(rest.view(bt), w0[0], w1[0]).view(rest.type)
+            out[g] = byte_slice(rest, w0[0], w1[0])                  # the same bytes of every path
         else: out[g] = substrings(rest, begin(i0 - j), end(i1 - j))
     out = pd.DataFrame({g: pd.Series(v.to_pandas().array, index=index) for g, v in out.items()})
     out.attrs.update(prefix=pre, distinct=distinct)                  # what the loader may reuse

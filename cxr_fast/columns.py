@@ -10,8 +10,8 @@ import numpy as np, pandas as pd, pyarrow as pa, pyarrow.compute as pc
 from numpy.lib.stride_tricks import as_strided
 
 # %% auto #0
-__all__ = ['csv_columns', 'inflate', 'arrow_strings', 'vocab_index', 'string_bytes', 'substrings', 'shared_prefix', 'drop_prefix',
-           'byte_positions', 'maybe_outside', 'fixed_width', 'fixed_lines', 'ascending', 'find_sorted']
+__all__ = ['csv_columns', 'inflate', 'arrow_strings', 'vocab_index', 'string_bytes', 'substrings', 'shared_prefix', 'byte_slice',
+           'drop_prefix', 'byte_positions', 'maybe_outside', 'fixed_width', 'fixed_lines', 'ascending', 'find_sorted']
 
 # %% ../nbs/00a_columns.ipynb #786d3366
 def csv_columns(src, # a path, or a pyarrow buffer (see `inflate`)
@@ -51,6 +51,8 @@ def string_bytes(a, # a pyarrow string array (a chunked one has its chunks combi
                 ) -> tuple:
     "(bytes, offsets): the data buffer of `a` as uint8 and the n+1 int64 offsets of its strings into it (no copy of the bytes)"
     a = a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
+    if not any(f(a.type) for f in (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary)):
+        raise TypeError(f"string_bytes needs a string or binary array with offsets, not {a.type}")
     buf = a.buffers()
     if len(a) == 0 or buf[1] is None: return np.zeros(0, np.uint8), np.zeros(len(a) + 1, np.int64)
     large = pa.types.is_large_string(a.type) or pa.types.is_large_binary(a.type)
@@ -58,7 +60,8 @@ def string_bytes(a, # a pyarrow string array (a chunked one has its chunks combi
     return (np.frombuffer(buf[2], np.uint8) if buf[2] is not None else np.zeros(0, np.uint8)), off
 
 # %% ../nbs/00a_columns.ipynb #d25e523a
-_KEEP = np.tril(np.full((13, 12), 255, np.uint8), -1)         # row k: the mask keeping the first k of 12 bytes
+_INLINE, _VIEW = 12, 16                                        # a string view: 16 bytes; strings of up to 12 bytes sit inside it
+_KEEP = np.tril(np.full((_INLINE + 1, _INLINE), 255, np.uint8), -1)   # row k: the mask keeping the first k bytes
 
 def substrings(a, # a pyarrow string array (not chunked)
                start:np.ndarray, # per result row: the first byte, as an offset into `a`'s bytes (see `string_bytes`)
@@ -70,15 +73,15 @@ def substrings(a, # a pyarrow string array (not chunked)
     n = len(start)
     if n and (size.min() < 0 or start.min() < 0 or (start + size).max() > len(raw) or len(raw) >= 2**31):
         raise ValueError(f"substrings: positions outside the {len(raw)} bytes of the buffer, or a buffer over 2 GB")
-    win = as_strided(raw, shape=(max(len(raw) - 11, 0), 12), strides=(1, 1))    # every 12-byte window of the buffer
-    if (ok := start <= len(raw) - 12).all(): head = win[start]     # each row's first 12 bytes (fewer at the buffer's end)
+    win = as_strided(raw, shape=(max(len(raw) - _INLINE + 1, 0), _INLINE), strides=(1, 1))    # every 12-byte window
+    if (ok := start <= len(raw) - _INLINE).all(): head = win[start]    # each row's first 12 bytes (fewer at the buffer's end)
     else:
-        head = np.zeros((n, 12), np.uint8); head[ok] = win[start[ok]]
+        head = np.zeros((n, _INLINE), np.uint8); head[ok] = win[start[ok]]
         for i in np.flatnonzero(~ok): head[i, :len(raw) - start[i]] = raw[start[i]:]
-    if (size < 12).any(): head &= _KEEP[np.minimum(size, 12)]     # inline strings are zero-padded
-    views = np.empty((n, 4), np.int32); views[:, 0] = size
-    views.view(np.uint8).reshape(n, 16)[:, 4:] = head
-    long = size > 12                                                # long strings: prefix, buffer 0, offset
+    if (size < _INLINE).any(): head &= _KEEP[np.minimum(size, _INLINE)]    # inline strings are zero-padded
+    views = np.empty((n, _VIEW // 4), np.int32); views[:, 0] = size     # int32 fields: length | 12 bytes, or length | prefix | buffer | offset
+    views.view(np.uint8).reshape(n, _VIEW)[:, 4:] = head
+    long = size > _INLINE                                           # long strings: prefix, buffer 0, offset
     if long.all(): views[:, 2], views[:, 3] = 0, start
     elif long.any(): views[long, 2] = 0; views[long, 3] = start[long]
     return pa.Array.from_buffers(pa.string_view(), n, [None, pa.py_buffer(views), data]).cast(pa.large_string())
@@ -95,13 +98,22 @@ def shared_prefix(a, # a pyarrow string array without nulls
     if sep is not None: pre = pre[:pre.rfind(sep.encode()) + 1]
     return pre.decode('utf-8', 'ignore') if sep is None else pre.decode()
 
+_TO_END = 2**31 - 1                  # past the end of any string (pyarrow's own default end overflows in binary_slice)
+
+def byte_slice(a, # a pyarrow string array (a chunked one has its chunks combined)
+               start:int, # first byte kept of every string
+               stop:int|None=None, # one past the last byte kept (negative: counted from the end; default: to the end)
+              ) -> pa.Array:
+    "The bytes `start:stop` of every string of `a`, as strings of `a`'s type (cut at ASCII bytes, so each piece stays UTF-8)"
+    a = a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
+    b = pa.large_binary() if pa.types.is_large_string(a.type) else pa.binary()
+    return pc.binary_slice(a.view(b), start, _TO_END if stop is None else stop).view(a.type)
+
 def drop_prefix(a, # a pyarrow string array whose every string starts with `prefix`
                 prefix:str, # the shared prefix (see `shared_prefix`)
                ) -> pa.Array:
-    "The strings of `a` without their first `len(prefix.encode())` bytes (no copy of the bytes)"
-    a = a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
-    b = pa.binary() if pa.types.is_string(a.type) else pa.large_binary()
-    return pc.binary_slice(a.view(b), len(prefix.encode()), 2**31 - 1).view(a.type)
+    "The strings of `a` without their first `len(prefix.encode())` bytes"
+    return byte_slice(a, len(prefix.encode()))
 
 # %% ../nbs/00a_columns.ipynb #362902b0
 _CHUNK = 1 << 20

@@ -10,7 +10,7 @@ import glob, os
 from pathlib import Path
 import numpy as np, pandas as pd, pyarrow as pa, pyarrow.compute as pc
 from .config import dataset_root
-from .columns import arrow_strings, vocab_index, fixed_width, fixed_lines, ascending, find_sorted
+from .columns import arrow_strings, vocab_index, byte_slice, fixed_width, fixed_lines, ascending, find_sorted
 from .catalog import (Catalog, CatalogError, load_spec, find_file, read_table, row_refs, map_values, tidy_frame,
                               check_paths, report_rows, warn_problems)
 
@@ -43,8 +43,7 @@ def file_stem(names:pd.Series, # file names
     "Each name without its extension: the text before the last '.' (the whole name where there is none)"
     a, first = arrow_strings(names), names.iloc[0] if len(names) else None
     ext = '.' + first.rsplit('.', 1)[1] if isinstance(first, str) and '.' in first else None
-    if ext and pc.all(pc.ends_with(a, ext)).as_py() is not False:      # one shared extension: cut its bytes
-        a = a.combine_chunks(); a = pc.binary_slice(a.view(pa.large_binary() if pa.types.is_large_string(a.type) else pa.binary()), 0, -len(ext.encode())).view(a.type)
+    if ext and pc.all(pc.ends_with(a, ext)).as_py() is not False: a = byte_slice(a, 0, -len(ext.encode()))   # one shared extension: cut its bytes
     else: a = pc.replace_substring_regex(a, r'\.[^.]*$', '')
     return pd.Series(a.to_pandas().array, index=names.index, name=names.name)
 
