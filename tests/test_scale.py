@@ -81,3 +81,17 @@ def test_outputs(runs, tmp_path):
         img = tmp_path/f"{r['dataset']}.png"; cv2.imwrite(str(img), np.full((32, 32), 100, np.uint8))
         probs = b.predict([img])
         assert len(probs) == 1 and probs[b.labels].to_numpy().shape == (1, 14)
+
+
+def test_printed_table_gives_each_dataset_its_own_row_ratio(runs):
+    "The printed table's 'rows ratio' is each dataset's own (it once showed the last dataset's ratio on every row)"
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('bench_scale', Path(__file__).parent/'benchmarks/bench_scale.py')
+    bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench)
+    _, res = runs
+    rows = {(r['dataset'], r['frac']): r['rows'] for r in res}
+    t = bench.table(res)
+    want = {d: round(rows[d, 0.01]/rows[d, 0.005], 1) for d in ('nih', 'chexpert')}
+    assert want['nih'] != want['chexpert']          # CheXpert keeps its 234 valid images at every fraction
+    for d, w in want.items(): assert (t.loc[d, 'rows ratio'] == w).all(), (d, t.loc[d, 'rows ratio'].tolist(), w)
+    assert list(t.loc['nih'].index) == STAGES

@@ -220,8 +220,9 @@ def table(results:list) -> pd.DataFrame:
     fr = sorted(d.frac.unique())
     if len(fr) > 1:
         out[f'time {fr[-1]:g}/{fr[0]:g}'] = (t[('seconds', fr[-1])]/t[('seconds', fr[0])]).round(1)
-        rows = {r['frac']: r['rows'] for r in results}
-        out['rows ratio'] = round(rows[fr[-1]]/rows[fr[0]], 1) if fr[0] in rows and fr[-1] in rows else np.nan
+        rows = {(r['dataset'], r['frac']): r['rows'] for r in results}      # per dataset: its own row counts
+        out['rows ratio'] = [round(rows[d, fr[-1]]/rows[d, fr[0]], 1) if (d, fr[0]) in rows and (d, fr[-1]) in rows else np.nan
+                             for d in out.index.get_level_values('dataset')]
     return out
 
 
