@@ -29,8 +29,8 @@ from fastcore.basics import store_attr
 # %% auto #0
 __all__ = ['PRECISIONS', 'LOSSES', 'TRACKERS', 'SCHEDULES', 'resolve_precision', 'L2Penalty', 'make_loss', 'cxr_learner',
            'check_stats', 'step_decay', 'tracker_callback', 'fit_schedule', 'is_distributed', 'collective_device',
-           'any_rank', 'CXRDistributedDL', 'CXRDistributedTrainer', 'distributed_ctx', 'NaNGuard', 'ResumeCheckpoint',
-           'ResumableCSVLogger', 'load_resume']
+           'any_rank', 'CXRDistributedDL', 'CXRDistributedTrainer', 'distributed_ctx', 'SaveBestModel', 'NaNGuard',
+           'ResumeCheckpoint', 'ResumableCSVLogger', 'load_resume']
 
 # %% ../nbs/11_train.ipynb #ae5e281b
 PRECISIONS = ('auto', 'fp32', 'fp16', 'bf16')
@@ -196,7 +196,7 @@ def fit_schedule(learn:Learner, # the learner
     if log and not rank_distrib(): cbs.append(ResumableCSVLogger(fname=log, append=start > 0))      # one log, written by rank 0
     if tracker: cbs.append(tracker_callback(tracker, learn.path))
     if patience is not None: cbs.append(EarlyStoppingCallback(monitor='valid_loss', patience=patience, min_delta=min_delta))
-    if checkpoint: cbs.append(SaveModelCallback(monitor='valid_loss', fname='best', with_opt=True))
+    if checkpoint: cbs.append(SaveBestModel(monitor='valid_loss', fname='best', with_opt=True))
     if schedule == 'plateau': cbs.append(ReduceLROnPlateau(monitor='valid_loss', patience=plateau_patience, factor=1/plateau_factor,
                                                            min_delta=plateau_min_delta, min_lr=min_lr))
     rc = ResumeCheckpoint(); rc._set_resume_state(getattr(learn, '_resume_trackers', None) if start else None)
@@ -276,6 +276,14 @@ def distributed_ctx(learn:Learner, # the learner
     learn.remove_cbs(bars); learn.add_cb(cb)
     try: yield learn
     finally: learn.remove_cb(cb); learn.add_cbs(bars)
+
+# %% ../nbs/11_train.ipynb #c4f2b8d3
+import io
+
+class SaveBestModel(SaveModelCallback):
+    "fastai's `SaveModelCallback`, reporting a better model from rank 0 only (rank 0 writes it; every process tracks it)"
+    def after_epoch(self):
+        with contextlib.redirect_stdout(io.StringIO()) if rank_distrib() else contextlib.nullcontext(): super().after_epoch()
 
 # %% ../nbs/11_train.ipynb #0c577719
 from fastai.callback.core import CancelBatchException, CancelEpochException

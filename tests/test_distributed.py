@@ -3,7 +3,8 @@ trains a tiny model on synthetic CheXpert images (raw targets 1, 0, -1 and blank
 the files. Checked: both processes finish; their weights are identical after every epoch; the metrics and
 `get_preds` see every validation image exactly once, in the loader's order, with the raw targets intact; only rank 0
 writes checkpoints and logs, and a run stopped after its first epoch resumes to bit-identical weights; a NaN loss on
-one process is skipped on both; and the memory-mapped cache is shared by the processes, not copied into each.
+one process is skipped on both; only rank 0 reports a better model; and the memory-mapped cache is shared by the
+processes, not copied into each.
 
 `accelerate launch --cpu --num_processes 2` starts ONE process unless an MPI hostfile is given (accelerate launches
 several CPU processes only through mpirun), so the test uses `--multi_gpu`, which starts the processes through
@@ -121,6 +122,13 @@ def test_stopped_after_the_first_epoch_resumes_to_the_uninterrupted_weights(runs
     assert st['epoch'] == 2 and st['done']
     full, resumed = (pd.read_csv(tmp/d/'history.csv').drop(columns='time') for d in ('full', 'killed'))
     pd.testing.assert_frame_equal(full, resumed, check_exact=True)       # epoch 0 from the stopped run, epoch 1 from the resumed one
+
+
+@pytest.mark.parametrize('name', ['cache', 'files'])
+def test_only_rank_0_reports_a_better_model(runs, name):
+    r0, r1 = ranks(runs, name=name)
+    assert 'Better model found at epoch 0' in r0['full']['printed'], r0['full']['printed']
+    assert 'Better model' not in r1['full']['printed'], r1['full']['printed']
 
 
 def test_nan_loss_on_one_rank_is_skipped_on_both(runs):

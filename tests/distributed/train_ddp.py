@@ -4,7 +4,7 @@ stopped after its first epoch, then resumed) and a run from the files (condition
 Run with plain `python` and an empty `--runs`, it is the one-process memory reference. It writes what the test checks to `OUT/rank<R>.json`: the weights' digests after every epoch, the
 validation rows the metrics saw, `get_preds` inside and outside the distributed context, every file it saved, the
 non-finite-loss warnings, and its memory before and after reading the whole of a large cache."""
-import argparse, gc, hashlib, json, time, warnings
+import argparse, contextlib, gc, hashlib, io, json, time, warnings
 from pathlib import Path
 import numpy as np, psutil, torch
 from fastai.callback.core import Callback
@@ -72,9 +72,13 @@ def train(cat, split, cache, path, cbs=(), resume=False, size=32, bs=16, epochs=
     dls = cxr_dataloaders(cat, split, recipe='liz2022', size=size, bs=bs, n_channels=1, seed=0, cache=cache)
     learn = cxr_learner(dls, 'timm:resnet10t', pretrained=False, path=path, **kwargs)
     rec = Record()
-    with learn.no_bar(), warnings.catch_warnings(record=True) as w:
-        warnings.simplefilter('always')
-        fit_schedule(learn, epochs, 3e-3, distributed=True, resume=resume, cbs=[rec, *cbs])
+    out = io.StringIO()
+    try:
+        with learn.no_bar(), warnings.catch_warnings(record=True) as w, contextlib.redirect_stdout(out):
+            warnings.simplefilter('always')
+            fit_schedule(learn, epochs, 3e-3, distributed=True, resume=resume, cbs=[rec, *cbs])
+    finally: print(out.getvalue(), end='')                               # still in the launch's output
+    rec.printed = out.getvalue()
     return learn, rec, [str(x.message) for x in w if 'non-finite loss' in str(x.message)]
 
 def evaluate(learn, rec) -> dict:
@@ -88,7 +92,7 @@ def evaluate(learn, rec) -> dict:
     return dict(n_valid=len(learn.dls.valid.rows), ids=learn.dls.valid.ids, seen_fp=rows(torch.cat(rec.fp)), seen_y=nan_list(torch.cat(rec.y)),
                 metric_rows=len(metric_y), metric_y=nan_list(metric_y), auc=float(learn.recorder.values[-1][-1]),
                 fp_one=rows(fp_one), y_one=nan_list(t_one), preds_dist=rows(p_dist), y_dist=nan_list(t_dist), preds_one=rows(p_one),
-                epochs=rec.epochs, final=weights(learn.model), history=hist)
+                epochs=rec.epochs, final=weights(learn.model), history=hist, printed=rec.printed)
 
 def read_cache(cat, split, big) -> dict:
     "Memory before and after reading every image of the large cache through the package's loader"
