@@ -214,7 +214,7 @@ def fit_schedule(learn:Learner, # the learner
 
 # %% ../nbs/11_train.ipynb #06e5d79e
 import torch.distributed as dist
-from fastai.torch_core import rank_distrib, num_distrib, distrib_barrier, get_model, apply, to_detach
+from fastai.torch_core import rank_distrib, num_distrib, distrib_barrier, get_model, apply
 from fastai.distributed import DistributedDL, DistributedTrainer
 from fastai.callback.progress import ProgressCallback
 
@@ -255,7 +255,7 @@ class CXRDistributedDL(DistributedDL):
         return res
     def to_detach(self, b, cpu=True, gather=True):
         "`b` detached; gathered from all processes, the last batch without its padding rows"
-        b = to_detach(b, cpu, gather)
+        b = self._to_detach(b, cpu, gather)
         extra = getattr(self, 'n_padded', 0) - getattr(self, 'n', 0)
         if not (gather and extra and self.i >= self.n_padded//self.world_size): return b
         return apply(lambda t: t[:len(t) - extra] if t.ndim else t, b)
