@@ -255,7 +255,7 @@ class CXRDistributedDL(DistributedDL):
         return res
     def to_detach(self, b, cpu=True, gather=True):
         "`b` detached; gathered from all processes, the last batch without its padding rows"
-        b = self._to_detach(b, cpu, gather)
+        b = self._to_detach(b, cpu, gather)     # fastai's seam around all_gather: the one-process demo below stands in for it there
         extra = getattr(self, 'n_padded', 0) - getattr(self, 'n', 0)
         if not (gather and extra and self.i >= self.n_padded//self.world_size): return b
         return apply(lambda t: t[:len(t) - extra] if t.ndim else t, b)
