@@ -150,7 +150,7 @@ def test_cache_is_shared_not_copied(runs):
                                for k, m in rows.items()}).T.to_string())
     for r in two:
         m = r['memory']
-        assert m['images'] == N_IMAGES
+        assert m['images'] == N_IMAGES and m['synced']                  # both measured at the same points (barriers in a process group)
         # a copy would add the whole cache (100 MiB) to the process's own memory; a batch of 16 float images is 16 MiB
         assert grow(m, 'RssAnon') < 0.5*mib, m                           # not copied into the process's own memory
         assert grow(m, 'rss') < grow(m1, 'rss') + 0.5*mib, (m, m1)       # resident memory grows as one process's does

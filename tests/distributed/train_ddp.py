@@ -7,6 +7,7 @@ non-finite-loss warnings, and its memory before and after reading the whole of a
 import argparse, contextlib, gc, hashlib, io, json, time, warnings
 from pathlib import Path
 import numpy as np, psutil, torch
+from accelerate import PartialState
 from fastai.callback.core import Callback
 from fastai.torch_core import set_seed, rank_distrib, num_distrib, distrib_barrier, get_model
 from cxr_fast.chexpert import load_chexpert
@@ -99,11 +100,13 @@ def read_cache(cat, split, big) -> dict:
     dl = cxr_dataloaders(cat, split, recipe='plain', size=big.size, bs=16, n_channels=1, cache=big).valid
     dl = dl.new(rows=np.arange(len(cat.df)))
     gc.collect(); distrib_barrier(); before = memory(); t = time.time()
+    synced = torch.distributed.is_initialized()                 # the test checks that the barriers were real
     n = sum(len(b[0]) for b in dl)
     took = time.time() - t
     gc.collect(); distrib_barrier(); after = memory()         # every process has read it all; spent batches still held by
     # reference cycles (16 MiB each) are collected first: where the collector last ran must not decide the measure
-    return dict(before=before, after=after, images=n, seconds=took, cache_mib=big.array.nbytes/2**20)
+    distrib_barrier()     # both have measured before either unmaps the cache (a process whose peer had unmapped it counted every page as its own)
+    return dict(before=before, after=after, images=n, seconds=took, cache_mib=big.array.nbytes/2**20, synced=synced)
 
 def main():
     p = argparse.ArgumentParser()
@@ -119,7 +122,9 @@ def main():
     cat = load_chexpert(a.data)
     split = patient_split(cat, (0.7, 0.3, 0.))
     res = dict(rank=rank_distrib(), world=num_distrib())
-    if a.big_cache: res['memory'] = read_cache(cat, split, open_cache(a.big_cache))
+    if a.big_cache:
+        if num_distrib() > 1: PartialState(cpu=True)     # the process group, so that the barriers of the measure hold (else no-ops until the first fit)
+        res['memory'] = read_cache(cat, split, open_cache(a.big_cache))
     if 'cache' in a.runs:
         cache, t = open_cache(a.cache), time.time()
         learn, rec, nan = train(cat, split, cache, out/'cache'/'full', size=a.size, bs=a.bs, epochs=a.epochs)
